@@ -1,0 +1,1 @@
+"""One Litestar service: users and login, live auctions, a clinic patient queue and reseller cashback."""

@@ -1,0 +1,1 @@
+"""Real-time auctions (auctions.md)."""

@@ -1,0 +1,215 @@
+"""Routes of login: CSRF token, cookie login/logout (Gobid), bearer tokens, password reset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.datastructures import Cookie
+from litestar.di import NamedDependency, Provide
+from litestar.params import JSONBody
+from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
+from psycopg import AsyncConnection
+
+from app.auth.csrf import CSRF_COOKIE, csrf_token_valid, new_csrf_token
+from app.auth.middleware import bearer_token, credentials
+from app.auth.principal import SESSION_COOKIE, Principal, login_required, provide_user
+from app.auth.repository import AuthRepository
+from app.auth.schemas import (
+    CsrfToken,
+    Login,
+    LoginResult,
+    Message,
+    PasswordResetConfirm,
+    PasswordResetRequest,
+    TokenRequest,
+    TokenResponse,
+)
+from app.auth.service import authenticate, open_session
+from app.config import Settings
+from app.mail.outbox import queue_mail
+from app.security import Passwords, code_hash, new_numeric_code, token_hash
+from app.users.repository import UsersRepository
+from app.web.errors import AppError, FieldError, error_response, invalid_field
+from app.web.ratelimit import CODE_ATTEMPTS, LOGIN_PER_ACCOUNT, LOGIN_PER_ADDRESS, PASSWORD_RESET, RateLimiter
+from app.web.responses import AppResponse
+from app.web.validation import decode_strict, validate_document
+
+RESET_CODE_TTL = 3600
+
+
+def provide_auth(db: NamedDependency[AsyncConnection[Any]]) -> AuthRepository:
+    return AuthRepository(db)
+
+
+def _session_cookie(settings: NamedDependency[Settings], value: str, max_age: int) -> Cookie:
+    return Cookie(
+        key=SESSION_COOKIE,
+        value=value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+    )
+
+
+async def _token_request(request: Request[Any, Any, Any]) -> TokenRequest:
+    """JSON {email, password}, or the OAuth2 password form (username may be an e-mail or a CPF)."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/x-www-form-urlencoded":
+        form = await request.form()
+        document: dict[str, Any] = {"email": form.get("username"), "password": form.get("password")}
+        document = {k: v for k, v in document.items() if v is not None}
+        try:
+            return validate_document(document, TokenRequest)  # type: ignore[return-value]
+        except AppError as exc:
+            exc.field_errors = [
+                FieldError(key="username" if e.key == "email" else e.key, message=e.message) for e in exc.field_errors
+            ]
+            raise
+    return decode_strict(await request.body(), TokenRequest)  # type: ignore[return-value]
+
+
+class AuthController(Controller):
+    path = "/api/v1"
+    tags = ["auth"]
+    dependencies = {
+        "auth": Provide(provide_auth, sync_to_thread=False),
+        "caller": Provide(provide_user, sync_to_thread=False),
+    }
+
+    @get("/csrftoken", summary="A CSRF token for cookie sessions (also set as the csrftoken cookie)")
+    async def csrf_token(
+        self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
+    ) -> Response[CsrfToken]:
+        token = request.cookies.get(CSRF_COOKIE)
+        if not csrf_token_valid(settings, token):
+            token = new_csrf_token(settings)
+        assert token is not None
+        cookie = Cookie(
+            key=CSRF_COOKIE,
+            value=token,
+            path="/",
+            httponly=False,
+            samesite="lax",
+            secure=settings.cookie_secure,
+            max_age=settings.session_ttl,
+        )
+        return AppResponse(CsrfToken(csrf_token=token), cookies=[cookie])
+
+    @post("/users/loginuser", status_code=HTTP_200_OK, summary="Log in with a session cookie (Gobid)")
+    async def login(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[Login],
+        auth: NamedDependency[AuthRepository],
+        passwords: NamedDependency[Passwords],
+        settings: NamedDependency[Settings],
+        rate_limiter: NamedDependency[RateLimiter],
+    ) -> Response[LoginResult]:
+        await rate_limiter.hit_address(LOGIN_PER_ADDRESS, request)
+        await rate_limiter.hit(LOGIN_PER_ACCOUNT, data.email.lower())
+        user_id = await authenticate(auth, passwords, data.email, data.password)
+        # A new session id at every login; the one the browser had (if any) is dropped.
+        old_token, from_cookie = credentials(request.scope)
+        if old_token and from_cookie:
+            await auth.delete_session(token_hash(old_token))
+        token, _ = await open_session(auth, settings, user_id, "cookie")
+        return AppResponse(
+            LoginResult(message="logged in successfully", user_id=user_id),
+            cookies=[_session_cookie(settings, token, settings.session_ttl)],
+        )
+
+    @post("/users/logout", guards=[login_required], status_code=HTTP_200_OK, summary="Log out (Gobid)")
+    async def logout(
+        self,
+        request: Request[Any, Any, Any],
+        auth: NamedDependency[AuthRepository],
+        settings: NamedDependency[Settings],
+        caller: NamedDependency[Principal],
+        db: NamedDependency[AsyncConnection[Any]],
+    ) -> Response[Message]:
+        token, _ = credentials(request.scope)
+        assert token is not None
+        await auth.delete_session(token_hash(token))
+        for hook in request.app.state.logout_hooks:
+            await hook(db, caller)
+        return AppResponse(Message(message="logged out successfully"), cookies=[_session_cookie(settings, "", 0)])
+
+    @post("/auth/token", status_code=HTTP_200_OK, summary="A bearer token (JSON or OAuth2 password form)")
+    async def token(
+        self,
+        request: Request[Any, Any, Any],
+        auth: NamedDependency[AuthRepository],
+        passwords: NamedDependency[Passwords],
+        settings: NamedDependency[Settings],
+        rate_limiter: NamedDependency[RateLimiter],
+    ) -> TokenResponse:
+        body = await _token_request(request)
+        await rate_limiter.hit_address(LOGIN_PER_ADDRESS, request)
+        await rate_limiter.hit(LOGIN_PER_ACCOUNT, body.email.lower())
+        user_id = await authenticate(auth, passwords, body.email, body.password)
+        token, expires_at = await open_session(auth, settings, user_id, "bearer")
+        return TokenResponse(access_token=token, token_type="bearer", expires_at=expires_at)
+
+    @delete(
+        "/auth/token",
+        guards=[login_required],
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Revoke the bearer token of this request",
+    )
+    async def revoke_token(self, request: Request[Any, Any, Any], auth: NamedDependency[AuthRepository]) -> None:
+        token = bearer_token(dict(request.headers))
+        if token is None:
+            raise AppError(400, "Send the token to revoke in the Authorization header")
+        await auth.delete_session(token_hash(token))
+
+    @post("/auth/password-reset", status_code=HTTP_202_ACCEPTED, summary="E-mail a password-reset code")
+    async def password_reset(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[PasswordResetRequest],
+        auth: NamedDependency[AuthRepository],
+        settings: NamedDependency[Settings],
+        rate_limiter: NamedDependency[RateLimiter],
+        db: NamedDependency[AsyncConnection[Any]],
+    ) -> Message:
+        await rate_limiter.hit_address(PASSWORD_RESET, request)
+        candidate = await auth.login_candidate(data.email)
+        if candidate is not None and candidate.active and candidate.password_hash is not None:
+            code = new_numeric_code(8)
+            await auth.create_password_reset(
+                candidate.id, code_hash(settings.secret_key, "reset", code), RESET_CODE_TTL
+            )
+            await queue_mail(
+                db,
+                to=data.email,
+                subject="Your password reset code",
+                body=f"Your password reset code is {code}. It works once, for one hour.\n"
+                "If you did not ask for it, ignore this message.",
+            )
+        # The same answer whether or not the account exists.
+        return Message(message="If the account exists, a reset code is on its way")
+
+    @post("/auth/password-reset/confirm", status_code=HTTP_200_OK, summary="Set a new password with a reset code")
+    async def password_reset_confirm(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[PasswordResetConfirm],
+        auth: NamedDependency[AuthRepository],
+        passwords: NamedDependency[Passwords],
+        settings: NamedDependency[Settings],
+        rate_limiter: NamedDependency[RateLimiter],
+    ) -> Response[Any]:
+        await rate_limiter.hit_address(CODE_ATTEMPTS, request)
+        attempt = await auth.count_password_reset_attempt(
+            data.email, code_hash(settings.secret_key, "reset", data.code)
+        )
+        if attempt is None or not attempt.matched:
+            # Returned, not raised: the attempt counted above must be committed.
+            return error_response(invalid_field("code", "The code is wrong, expired or already used"))
+        await auth.update_password_hash(attempt.user_id, await passwords.hash(data.new_password))
+        await auth.delete_user_sessions(attempt.user_id)
+        await UsersRepository(auth.conn).audit(attempt.user_id, "password.reset", f"user:{attempt.user_id}")
+        return AppResponse(Message(message="Password changed; log in again"))

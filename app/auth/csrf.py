@@ -1,0 +1,75 @@
+"""CSRF for cookie sessions, and the refusal of cross-site browser requests.
+
+Any unsafe request that carries the session cookie (valid, expired or unknown) must send the token from
+`GET /api/v1/csrftoken` in `X-CSRF-Token`, equal to the `csrftoken` cookie and signed by us. The token does not
+depend on the session, so csrftoken -> loginuser (which rotates the session) -> protected call keeps working.
+Requests without the cookie (bearer or anonymous) need no token: a browser cannot be tricked into sending a
+bearer header. Litestar's CSRFConfig cannot express "only when the cookie is present", hence this middleware.
+
+Independently, an unsafe request whose `Origin` is not allowed, or that a browser marks `Sec-Fetch-Site:
+cross-site`, is refused; so is a WebSocket upgrade from a foreign Origin (see `origin_allowed`).
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from app.auth.middleware import credentials
+from app.config import Settings
+from app.security import sign, unsign
+from app.web.errors import forbidden
+
+CSRF_COOKIE = "csrftoken"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+def new_csrf_token(settings: Settings) -> str:
+    return sign(settings.secret_key, "csrf:" + secrets.token_urlsafe(24))
+
+
+def csrf_token_valid(settings: Settings, token: str | None) -> bool:
+    return bool(token) and (unsign(settings.secret_key, token or "") or "").startswith("csrf:")
+
+
+def origin_allowed(connection: ASGIConnection[Any, Any, Any, Any], settings: Settings) -> bool:
+    """No Origin (a non-browser client) is fine; otherwise it must be allowed: ALLOWED_ORIGINS when set, else the
+    server's own origin (the Host the browser talked to)."""
+    origin = connection.headers.get("origin")
+    if origin is None:
+        return True
+    origin = origin.rstrip("/")
+    if settings.allowed_origins:
+        return origin in settings.allowed_origins
+    return urlsplit(origin).netloc == connection.headers.get("host", "")
+
+
+class CSRFMiddleware(ASGIMiddleware):
+    scopes = (ScopeType.HTTP,)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        if scope["method"] not in SAFE_METHODS:
+            connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope)
+            settings: Settings = connection.app.state.settings
+            if connection.headers.get("sec-fetch-site") == "cross-site" or not origin_allowed(connection, settings):
+                raise forbidden("Cross-site request refused")
+            _, from_cookie = credentials(scope)
+            if from_cookie:
+                header = connection.headers.get(CSRF_HEADER)
+                cookie = connection.cookies.get(CSRF_COOKIE)
+                if not (
+                    header and cookie and hmac.compare_digest(header, cookie) and csrf_token_valid(settings, header)
+                ):
+                    raise forbidden(
+                        "CSRF token missing or invalid: send the token of GET /api/v1/csrftoken "
+                        "in the X-CSRF-Token header"
+                    )
+        await next_app(scope, receive, send)

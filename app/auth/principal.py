@@ -1,0 +1,68 @@
+"""Who is calling: resolved once per request (or socket) from the session cookie or the bearer token."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.types import Scope
+
+from app.web.errors import forbidden
+
+SESSION_COOKIE = "session"
+
+
+class Principal(msgspec.Struct, frozen=True):
+    id: UUID
+    email: str
+    name: str | None
+    role_id: int
+    role_description: str
+    session_kind: str  # 'cookie' | 'bearer'
+    claims: frozenset[str]
+
+    def has(self, claim: str) -> bool:
+        return claim in self.claims
+
+
+def current_user(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    return connection.scope.get("user")
+
+
+def require_user(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    user = current_user(connection)
+    if user is None:
+        raise NotAuthorizedException("Authentication required")
+    return user
+
+
+def login_required(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard: any logged-in user."""
+    require_user(connection)
+
+
+def claim_required(claim: str):  # type: ignore[no-untyped-def]
+    """Guard factory: a logged-in user holding `claim`."""
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        if not require_user(connection).has(claim):
+            raise forbidden(f"Requires the {claim!r} claim")
+
+    guard.__name__ = f"requires_{claim.replace(':', '_')}"
+    return guard
+
+
+def provide_user(scope: Scope) -> Principal:
+    """Dependency for handlers behind login_required (HTTP and WebSocket alike)."""
+    user = scope.get("user")
+    if user is None:
+        raise NotAuthorizedException("Authentication required")
+    return user
+
+
+def provide_optional_user(scope: Scope) -> Principal | None:
+    return scope.get("user")

@@ -1,0 +1,55 @@
+"""Statements of sql/auth.sql."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import msgspec
+
+from app.auth.principal import Principal
+from app.db.sql import Repository
+
+
+class LoginCandidate(msgspec.Struct):
+    id: UUID
+    password_hash: str | None
+    active: bool
+
+
+class ResetAttempt(msgspec.Struct):
+    user_id: UUID
+    matched: bool
+
+
+class AuthRepository(Repository):
+    area = "auth"
+
+    async def create_session(self, token_hash: bytes, user_id: UUID, kind: str, ttl_seconds: int) -> datetime:
+        return await self.fetch_value(
+            "create_session", token_hash=token_hash, user_id=user_id, kind=kind, ttl_seconds=ttl_seconds
+        )
+
+    async def session_principal(self, token_hash: bytes, idle_seconds: int) -> Principal | None:
+        return await self.fetch_one("session_principal", Principal, token_hash=token_hash, idle_seconds=idle_seconds)
+
+    async def delete_session(self, token_hash: bytes) -> None:
+        await self.execute("delete_session", token_hash=token_hash)
+
+    async def delete_user_sessions(self, user_id: UUID) -> None:
+        await self.execute("delete_user_sessions", user_id=user_id)
+
+    async def delete_expired_sessions(self, idle_seconds: int) -> int:
+        return await self.execute("delete_expired_sessions", idle_seconds=idle_seconds)
+
+    async def login_candidate(self, login: str) -> LoginCandidate | None:
+        return await self.fetch_one("login_candidate", LoginCandidate, login=login)
+
+    async def update_password_hash(self, user_id: UUID, password_hash: str) -> None:
+        await self.execute("update_password_hash", user_id=user_id, password_hash=password_hash)
+
+    async def create_password_reset(self, user_id: UUID, code_hash: bytes, ttl_seconds: int) -> None:
+        await self.execute("create_password_reset", user_id=user_id, code_hash=code_hash, ttl_seconds=ttl_seconds)
+
+    async def count_password_reset_attempt(self, email: str, code_hash: bytes) -> ResetAttempt | None:
+        return await self.fetch_one("count_password_reset_attempt", ResetAttempt, email=email, code_hash=code_hash)

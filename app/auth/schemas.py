@@ -1,0 +1,55 @@
+"""Request and response bodies of login, tokens and password reset."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+
+from app.web.types import Email, Password, Strict
+
+LoginName = Annotated[str, msgspec.Meta(min_length=1, max_length=254)]
+AnyPassword = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+class CsrfToken(msgspec.Struct):
+    csrf_token: str
+
+
+class Login(Strict):
+    email: LoginName
+    password: AnyPassword
+
+
+class LoginResult(msgspec.Struct):
+    message: str
+    user_id: UUID
+
+
+class Message(msgspec.Struct):
+    message: str
+
+
+class TokenRequest(Strict):
+    """JSON form of the token request; the OAuth2 form (username/password) is accepted too."""
+
+    email: LoginName
+    password: AnyPassword
+
+
+class TokenResponse(msgspec.Struct):
+    access_token: str
+    token_type: str
+    expires_at: datetime
+
+
+class PasswordResetRequest(Strict):
+    email: Email
+
+
+class PasswordResetConfirm(Strict):
+    email: Email
+    code: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    new_password: Password

@@ -1,0 +1,1 @@
+"""Reseller cashback (cashback.md)."""

@@ -1,0 +1,3 @@
+from app.areas import Area
+
+area = Area(name="cashback")

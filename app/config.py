@@ -1,0 +1,178 @@
+"""Settings, read once from the environment.
+
+Every variable is documented in the README with its default. Durations are seconds.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEVELOPMENT_SECRET = "development-secret-do-not-use-in-production"
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; the message is one line meant for an operator."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    env: str = "development"
+    secret_key: str = DEVELOPMENT_SECRET
+    database_url: str | None = None
+    timezone: str = "America/Sao_Paulo"
+    allowed_origins: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()
+    cookie_secure: bool = False
+    rate_limits: bool = True
+    smtp_url: str | None = None
+    mail_from: str = "no-reply@localhost"
+    admin_email: str | None = None
+    admin_password: str | None = None
+    auction_min_duration: int = 7200
+    cashback_api_url: str = "http://127.0.0.1:9/"
+    cashback_api_token: str = ""
+    cashback_api_timeout: float = 2.0
+    # Sessions and tokens.
+    session_ttl: int = 24 * 3600
+    session_idle_ttl: int = 2 * 3600
+    token_ttl: int = 12 * 3600
+    # argon2id cost: OWASP's minimum by default (19 MiB, 2 passes, 1 lane).
+    argon2_memory_kib: int = 19 * 1024
+    argon2_time_cost: int = 2
+    argon2_parallelism: int = 1
+    hash_threads: int = max(1, os.cpu_count() or 1)
+    # Plumbing.
+    db_pool_min: int = 2
+    db_pool_max: int = 20
+    db_pool_timeout: float = 5.0
+    max_body_bytes: int = 64 * 1024
+    max_ws_frame_bytes: int = 4096
+    ws_queue_size: int = 256
+    event_retention: int = 7 * 24 * 3600
+    outbox_poll_interval: float = 2.0
+    closer_interval: float = 1.0
+    log_level: str = "INFO"
+    access_log: bool = True
+    metrics: bool = False
+    migrate_on_start: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def validate(self) -> Settings:
+        if self.env not in ("development", "production"):
+            raise ConfigError(f"APP_ENV must be 'development' or 'production', not {self.env!r}")
+        if self.production and (self.secret_key == DEVELOPMENT_SECRET or len(self.secret_key) < 32):
+            raise ConfigError("APP_ENV=production needs SECRET_KEY set to a random value of at least 32 characters")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(f"APP_TIMEZONE {self.timezone!r} is not a known time zone") from exc
+        return self
+
+
+# Environment variable -> Settings field. The names in the spec are kept as they are.
+_ENV_NAMES = {
+    "APP_ENV": "env",
+    "SECRET_KEY": "secret_key",
+    "DATABASE_URL": "database_url",
+    "APP_TIMEZONE": "timezone",
+    "ALLOWED_ORIGINS": "allowed_origins",
+    "TRUSTED_PROXIES": "trusted_proxies",
+    "COOKIE_SECURE": "cookie_secure",
+    "RATE_LIMITS": "rate_limits",
+    "SMTP_URL": "smtp_url",
+    "MAIL_FROM": "mail_from",
+    "ADMIN_EMAIL": "admin_email",
+    "ADMIN_PASSWORD": "admin_password",
+    "AUCTION_MIN_DURATION": "auction_min_duration",
+    "CASHBACK_API_URL": "cashback_api_url",
+    "CASHBACK_API_TOKEN": "cashback_api_token",
+    "CASHBACK_API_TIMEOUT": "cashback_api_timeout",
+    "SESSION_TTL": "session_ttl",
+    "SESSION_IDLE_TTL": "session_idle_ttl",
+    "TOKEN_TTL": "token_ttl",
+    "ARGON2_MEMORY_KIB": "argon2_memory_kib",
+    "ARGON2_TIME_COST": "argon2_time_cost",
+    "ARGON2_PARALLELISM": "argon2_parallelism",
+    "HASH_THREADS": "hash_threads",
+    "DB_POOL_MIN": "db_pool_min",
+    "DB_POOL_MAX": "db_pool_max",
+    "DB_POOL_TIMEOUT": "db_pool_timeout",
+    "MAX_BODY_BYTES": "max_body_bytes",
+    "MAX_WS_FRAME_BYTES": "max_ws_frame_bytes",
+    "WS_QUEUE_SIZE": "ws_queue_size",
+    "EVENT_RETENTION": "event_retention",
+    "OUTBOX_POLL_INTERVAL": "outbox_poll_interval",
+    "CLOSER_INTERVAL": "closer_interval",
+    "LOG_LEVEL": "log_level",
+    "ACCESS_LOG": "access_log",
+    "METRICS": "metrics",
+    "MIGRATE_ON_START": "migrate_on_start",
+    "HOST": "host",
+    "PORT": "port",
+}
+_BOOLEAN_WORDS = {
+    "1": True,
+    "true": True,
+    "on": True,
+    "yes": True,
+    "0": False,
+    "false": False,
+    "off": False,
+    "no": False,
+}
+
+
+def _parse(field_type: object, raw: str, name: str) -> object:
+    text = raw.strip()
+    if field_type in (bool, "bool"):
+        if text.lower() not in _BOOLEAN_WORDS:
+            raise ConfigError(f"{name} must be on/off, not {raw!r}")
+        return _BOOLEAN_WORDS[text.lower()]
+    if field_type in (int, "int"):
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if field_type in (float, "float"):
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, not {raw!r}") from None
+    if str(field_type).startswith("tuple"):
+        return tuple(part.strip().rstrip("/") for part in text.split(",") if part.strip())
+    return text or None
+
+
+def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
+    environ = dict(os.environ if environ is None else environ)
+    fields = {f.name: f.type for f in msgspec.structs.fields(Settings)}
+    values: dict[str, object] = {}
+    for env_name, field in _ENV_NAMES.items():
+        if env_name in environ:
+            values[field] = _parse(fields[field], environ[env_name], env_name)
+    if "cookie_secure" not in values:
+        values["cookie_secure"] = values.get("env") == "production"
+    try:
+        settings = Settings(**values)  # type: ignore[arg-type]
+    except (TypeError, msgspec.ValidationError) as exc:
+        raise ConfigError(str(exc)) from exc
+    return settings.validate()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return settings_from_env()

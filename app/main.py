@@ -1,0 +1,148 @@
+"""The app factory: settings, pool, hub, middleware, areas, OpenAPI; `uvicorn --factory app.main:create_app`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.static_files import create_static_files_router
+from swagger_ui_bundle import swagger_ui_path
+
+from app.areas import Area
+from app.auth.area import area as auth_area
+from app.auth.csrf import CSRFMiddleware
+from app.auth.middleware import AuthenticationMiddleware
+from app.config import PROJECT_ROOT, Settings, get_settings
+from app.db.embedded import ensure_database_url
+from app.db.pool import make_pool, provide_db
+from app.mail.sender import MailSender
+from app.maintenance import maintenance_loop
+from app.realtime.hub import Hub
+from app.security import Passwords
+from app.users.area import area as users_area
+from app.web.errors import exception_handlers
+from app.web.headers import SecurityHeadersMiddleware
+from app.web.health import docs, health, ready
+from app.web.observability import RequestContextMiddleware, configure_logging
+from app.web.ratelimit import RateLimiter, provide_rate_limiter
+from app.web.responses import AppResponse
+from app.web.validation import validate_body
+
+log = logging.getLogger("app")
+
+STATIC_FOLDER = PROJECT_ROOT / "app" / "static"
+
+
+def _areas() -> list[Area]:
+    from app.auctions.area import area as auctions_area
+    from app.cashback.area import area as cashback_area
+    from app.clinic.area import area as clinic_area
+
+    return [users_area, auth_area, auctions_area, clinic_area, cashback_area]
+
+
+def _provide_settings(state: State) -> Settings:
+    return state.settings
+
+
+def _provide_passwords(state: State) -> Passwords:
+    return state.passwords
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    database_url = settings.database_url or ensure_database_url()
+    configure_logging(settings.log_level)
+    areas = _areas()
+    pool = make_pool(settings, database_url)
+    hub = Hub(pool, database_url, settings.ws_queue_size)
+    mail_sender = MailSender(pool, settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await pool.open(wait=True, timeout=max(10.0, settings.db_pool_timeout))
+        await hub.start()
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            for area in areas:
+                for startup in area.on_startup:
+                    await startup(app)
+            loops = [mail_sender.run(), maintenance_loop(app)]
+            loops += [task(app) for area in areas for task in area.background]
+            tasks = [asyncio.create_task(coro) for coro in loops]
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await hub.stop()
+            await pool.close()
+            app.state.passwords.close()
+
+    openapi = OpenAPIConfig(
+        title="Marketplace backend",
+        version="1.0.0",
+        description="Users and login, live auctions, a clinic patient queue and reseller cashback.",
+        path="/schema",
+        render_plugins=[
+            SwaggerRenderPlugin(
+                path="/swagger",
+                js_url="/static/swagger/swagger-ui-bundle.js",
+                css_url="/static/swagger/swagger-ui.css",
+                standalone_preset_js_url="/static/swagger/swagger-ui-standalone-preset.js",
+            )
+        ],
+    )
+    state = State(
+        {
+            "settings": settings,
+            "pool": pool,
+            "hub": hub,
+            "mail_sender": mail_sender,
+            "passwords": Passwords(settings),
+            "rate_limiter": RateLimiter(pool, settings),
+            "logout_hooks": [hook for area in areas for hook in area.logout_hooks],
+            "areas": areas,
+        }
+    )
+    return Litestar(
+        route_handlers=[
+            health,
+            ready,
+            docs,
+            create_static_files_router(path="/static/swagger", directories=[swagger_ui_path], include_in_schema=False),
+            create_static_files_router(path="/static", directories=[STATIC_FOLDER], include_in_schema=False),
+            *[handler for area in areas for handler in area.route_handlers],
+        ],
+        dependencies={
+            "db": Provide(provide_db),
+            "settings": Provide(_provide_settings, sync_to_thread=False),
+            "passwords": Provide(_provide_passwords, sync_to_thread=False),
+            "rate_limiter": Provide(provide_rate_limiter, sync_to_thread=False),
+        },
+        middleware=[
+            RequestContextMiddleware(access_log_enabled=settings.access_log),
+            SecurityHeadersMiddleware(https=settings.cookie_secure),
+            AuthenticationMiddleware(),
+            CSRFMiddleware(),
+        ],
+        before_request=validate_body,
+        exception_handlers=exception_handlers,
+        response_class=AppResponse,
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=openapi,
+        lifespan=[lifespan],
+        state=state,
+        debug=False,
+        logging_config=None,
+    )

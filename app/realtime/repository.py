@@ -1,0 +1,49 @@
+"""Statements of sql/realtime.sql."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+from app.db.sql import Repository
+
+
+class Event(msgspec.Struct, frozen=True):
+    topic: str
+    seq: int
+    payload: dict[str, Any]
+
+
+class ReplayWindow(msgspec.Struct):
+    oldest_seq: int
+    last_seq: int
+
+
+class RealtimeRepository(Repository):
+    area = "realtime"
+
+    async def publish(self, topic: str, payload: dict[str, Any]) -> int:
+        return await self.fetch_value("publish_event", topic=topic, payload=Jsonb(payload))
+
+    async def last_seq(self, topic: str) -> int:
+        return await self.fetch_value("last_seq", topic=topic)
+
+    async def events_after(self, topic: str, after_seq: int, limit: int = 10_000) -> list[Event]:
+        return await self.fetch_all("events_after", Event, topic=topic, after_seq=after_seq, limit=limit)
+
+    async def replay_window(self, topic: str) -> ReplayWindow:
+        window = await self.fetch_one("replay_window", ReplayWindow, topic=topic)
+        assert window is not None
+        return window
+
+    async def prune_events(self, retention_seconds: int) -> int:
+        return await self.execute("prune_events", retention_seconds=retention_seconds)
+
+
+async def publish(conn: AsyncConnection[Any], topic: str, payload: dict[str, Any]) -> int:
+    """Write an event in the caller's transaction; it is announced when (and only if) that commits.
+    Returns the event's seq."""
+    return await RealtimeRepository(conn).publish(topic, payload)

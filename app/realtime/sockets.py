@@ -1,0 +1,71 @@
+"""WebSocket plumbing for live feeds: refusing an upgrade with an HTTP status, and pumping a subscription into
+a socket."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from litestar import WebSocket
+from litestar.exceptions import WebSocketDisconnect
+
+from app.realtime.hub import Dropped, Subscription
+from app.realtime.repository import Event
+from app.web.errors import ErrorBody
+
+CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_GOING_AWAY = 1001
+
+_encode = msgspec.json.Encoder(decimal_format="number").encode
+
+
+async def deny(socket: WebSocket[Any, Any, Any], status_code: int, detail: str) -> None:
+    """Refuse the upgrade before accept with an HTTP status (the ASGI WebSocket Denial Response extension,
+    which uvicorn supports); where the server lacks it, a close before accept (the client sees 403)."""
+    if "websocket.http.response" in socket.scope.get("extensions", {}):
+        body = _encode(ErrorBody(status_code=status_code, detail=detail))
+        await socket.send(
+            {
+                "type": "websocket.http.response.start",
+                "status": status_code,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await socket.send({"type": "websocket.http.response.body", "body": body, "more_body": False})
+    else:
+        await socket.close(code=1008, reason=detail[:120])
+
+
+async def send_json(socket: WebSocket[Any, Any, Any], message: Any) -> None:
+    await socket.send_data(_encode(message).decode(), mode="text")
+
+
+async def pump(
+    socket: WebSocket[Any, Any, Any],
+    subscription: Subscription,
+    render: Callable[[Event], dict[str, Any] | None],
+) -> None:
+    """Send the subscription's events (rendered for this socket) and replies, in order, until the socket goes
+    away or the subscription is dropped for being too slow (close 1013: reconnect with ?since=)."""
+    current = asyncio.current_task()
+
+    def on_drop() -> None:
+        # The pump may be blocked writing to a client that does not read: stop it, then close the socket.
+        if current is not None:
+            current.cancel()
+        asyncio.get_running_loop().create_task(_close(socket, CLOSE_TRY_AGAIN_LATER, "too slow; resume with since"))
+
+    subscription.on_drop = on_drop
+    with contextlib.suppress(Dropped, WebSocketDisconnect, asyncio.CancelledError, RuntimeError):
+        async for item in subscription:
+            message = render(item) if isinstance(item, Event) else item
+            if message is not None:
+                await send_json(socket, message)
+
+
+async def _close(socket: WebSocket[Any, Any, Any], code: int, reason: str) -> None:
+    with contextlib.suppress(Exception):
+        await socket.close(code=code, reason=reason)

@@ -1,0 +1,314 @@
+"""Routes of the users area: sign-up, user management, roles and claims, the caller's own account."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Controller, Request, Response, delete, get, patch, post, put
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from psycopg import AsyncConnection
+
+from app.auth.principal import Principal, claim_required, login_required, provide_optional_user, provide_user
+from app.auth.repository import AuthRepository
+from app.security import Passwords
+from app.users.repository import UsersRepository
+from app.users.schemas import (
+    ClaimOut,
+    CreateClaim,
+    CreatedUser,
+    CreateRole,
+    CreateUser,
+    DeleteAccount,
+    RoleOut,
+    SignupResult,
+    SignupUser,
+    UpdateClaim,
+    UpdateUser,
+    UserOut,
+    UserRole,
+)
+from app.users.service import MANAGE_USERS, create_account, ensure_can_grant, ensure_role_grantable
+from app.web.errors import AppError, conflict, forbidden, invalid_field, not_found
+from app.web.idempotency import idempotent
+from app.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from app.web.ratelimit import ANONYMOUS_CREATE, RateLimiter
+
+
+def provide_users(db: NamedDependency[AsyncConnection[Any]]) -> UsersRepository:
+    return UsersRepository(db)
+
+
+async def _visible_user(users: UsersRepository, caller: Principal, user_id: UUID) -> UserOut:
+    """Self or users:manage; anyone else gets the same 404 as for an unknown id."""
+    if caller.id != user_id and not caller.has(MANAGE_USERS):
+        raise not_found("User not found")
+    user = await users.user_view(user_id)
+    if user is None:
+        raise not_found("User not found")
+    return user
+
+
+class UsersController(Controller):
+    path = "/api/v1/users"
+    tags = ["users"]
+    dependencies = {
+        "users": Provide(provide_users, sync_to_thread=False),
+        "caller": Provide(provide_user, sync_to_thread=False),
+        "maybe_caller": Provide(provide_optional_user, sync_to_thread=False),
+    }
+
+    @post(["/signupuser", "/signup"], status_code=HTTP_201_CREATED, summary="Sign up (Gobid)")
+    async def signup(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[SignupUser],
+        users: NamedDependency[UsersRepository],
+        passwords: NamedDependency[Passwords],
+        rate_limiter: NamedDependency[RateLimiter],
+        db: NamedDependency[AsyncConnection[Any]],
+    ) -> SignupResult:
+        await rate_limiter.hit_address(ANONYMOUS_CREATE, request)
+
+        async def create() -> Response[Any]:
+            user_id, _ = await create_account(
+                users, passwords, email=data.email, password=data.password, name=data.user_name, bio=data.bio
+            )
+            return Response(SignupResult(user_id=user_id), status_code=HTTP_201_CREATED)
+
+        return await idempotent(request, db, create)  # type: ignore[return-value]
+
+    @post("/", status_code=HTTP_201_CREATED, summary="Create a user (PillTrackr, Shipay)")
+    async def create_user(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[CreateUser],
+        users: NamedDependency[UsersRepository],
+        passwords: NamedDependency[Passwords],
+        maybe_caller: NamedDependency[Principal | None],
+        rate_limiter: NamedDependency[RateLimiter],
+        db: NamedDependency[AsyncConnection[Any]],
+    ) -> CreatedUser:
+        if data.role_id is not None:
+            await ensure_role_grantable(users, maybe_caller, data.role_id)
+        if maybe_caller is None:
+            await rate_limiter.hit_address(ANONYMOUS_CREATE, request)
+        if data.password and len(data.password) < 8:
+            raise invalid_field("password", "Expected `str` of length >= 8")
+
+        async def create() -> Response[Any]:
+            user_id, generated = await create_account(
+                users, passwords, email=data.email, password=data.password, name=data.name, role_id=data.role_id
+            )
+            if data.role_id is not None and maybe_caller is not None:
+                await users.audit(maybe_caller.id, "role.grant", f"user:{user_id}", role_id=data.role_id)
+            user = await users.user_view(user_id)
+            assert user is not None
+            body = CreatedUser(**{f: getattr(user, f) for f in user.__struct_fields__}, generated_password=generated)
+            return Response(body, status_code=HTTP_201_CREATED, headers={"Location": f"/api/v1/users/{user_id}"})
+
+        return await idempotent(request, db, create)  # type: ignore[return-value]
+
+    @get("/", guards=[claim_required(MANAGE_USERS)], summary="Users with their role and claims")
+    async def list_users(
+        self,
+        users: NamedDependency[UsersRepository],
+        limit: Limit = 50,
+        cursor: Cursor = None,
+        role_id: Annotated[int | None, QueryParameter(ge=1)] = None,
+    ) -> Page[UserOut]:
+        after = decode_cursor(cursor, (datetime, UUID))
+        rows = await users.list_users(role_id=role_id, after=after, limit=limit)  # type: ignore[arg-type]
+        return page_of(rows, limit, lambda u: (u.created_at.isoformat(), str(u.id)))
+
+    @get("/me", guards=[login_required], summary="The caller, with role and effective claims")
+    async def me(self, users: NamedDependency[UsersRepository], caller: NamedDependency[Principal]) -> UserOut:
+        return await _visible_user(users, caller, caller.id)
+
+    @get("/me/export", guards=[login_required], summary="Everything stored about the caller (LGPD)")
+    async def export(
+        self, users: NamedDependency[UsersRepository], caller: NamedDependency[Principal]
+    ) -> dict[str, Any]:
+        return await users.export_user(caller.id)
+
+    @delete(
+        "/me",
+        guards=[login_required],
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Delete (deactivate and anonymize) the caller's account",
+    )
+    async def delete_me(
+        self,
+        data: JSONBody[DeleteAccount],
+        users: NamedDependency[UsersRepository],
+        passwords: NamedDependency[Passwords],
+        caller: NamedDependency[Principal],
+        db: NamedDependency[AsyncConnection[Any]],
+    ) -> None:
+        matches, _ = await passwords.verify(await users.password_hash(caller.id), data.password)
+        if not matches:
+            raise AppError(403, "The password is not correct")
+        await users.anonymize_user(caller.id)
+        await AuthRepository(db).delete_user_sessions(caller.id)
+        await users.audit(caller.id, "user.delete", f"user:{caller.id}")
+
+    @get("/{user_id:uuid}", guards=[login_required], summary="One user (self or users:manage)")
+    async def get_user(
+        self, user_id: FromPath[UUID], users: NamedDependency[UsersRepository], caller: NamedDependency[Principal]
+    ) -> UserOut:
+        return await _visible_user(users, caller, user_id)
+
+    @get("/{user_id:uuid}/role", guards=[login_required], summary="The role of a user (Shipay)")
+    async def get_role(
+        self, user_id: FromPath[UUID], users: NamedDependency[UsersRepository], caller: NamedDependency[Principal]
+    ) -> UserRole:
+        await _visible_user(users, caller, user_id)
+        role = await users.user_role(user_id)
+        if role is None:
+            raise not_found("User not found")
+        return role
+
+    @patch("/{user_id:uuid}", guards=[login_required], summary="Update a user")
+    async def update_user(
+        self,
+        user_id: FromPath[UUID],
+        data: JSONBody[UpdateUser],
+        users: NamedDependency[UsersRepository],
+        passwords: NamedDependency[Passwords],
+        caller: NamedDependency[Principal],
+        db: NamedDependency[AsyncConnection[Any]],
+    ) -> UserOut:
+        await _visible_user(users, caller, user_id)
+        manager = caller.has(MANAGE_USERS)
+        if (data.role_id is not None or data.active is not None) and not manager:
+            raise forbidden("Changing role_id or active requires the 'users:manage' claim")
+        if caller.id != user_id and not manager:
+            raise not_found("User not found")
+        if data.role_id is not None:
+            await ensure_role_grantable(users, caller, data.role_id)
+        new_hash = None
+        if data.password is not None:
+            if caller.id != user_id:
+                raise forbidden("Only the account's owner can change its password")
+            matches, _ = await passwords.verify(await users.password_hash(user_id), data.current_password or "")
+            if not matches:
+                raise invalid_field("current_password", "The current password is not correct")
+            new_hash = await passwords.hash(data.password)
+        await users.update_profile(user_id, name=data.name, bio=data.bio, password_hash=new_hash)
+        if data.role_id is not None or data.active is not None:
+            await users.update_role_and_status(user_id, role_id=data.role_id, active=data.active)
+            if data.role_id is not None:
+                await users.audit(caller.id, "role.grant", f"user:{user_id}", role_id=data.role_id)
+            if data.active is not None:
+                await users.audit(caller.id, "user.activate" if data.active else "user.deactivate", f"user:{user_id}")
+        if new_hash is not None or data.active is False:
+            await AuthRepository(db).delete_user_sessions(user_id)
+        user = await users.user_view(user_id)
+        assert user is not None
+        return user
+
+    @put(
+        "/{user_id:uuid}/claims/{claim_id:int}",
+        guards=[claim_required(MANAGE_USERS)],
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Grant a claim (idempotent)",
+    )
+    async def grant_claim(
+        self,
+        user_id: FromPath[UUID],
+        claim_id: FromPath[int],
+        users: NamedDependency[UsersRepository],
+        caller: NamedDependency[Principal],
+    ) -> None:
+        claim = await users.claim_view(claim_id)
+        if claim is None or not await users.user_exists(user_id):
+            raise not_found("User or claim not found")
+        ensure_can_grant(caller, {claim.description})
+        if await users.grant_user_claim(user_id, claim_id):
+            await users.audit(caller.id, "claim.grant", f"user:{user_id}", claim=claim.description)
+
+    @delete(
+        "/{user_id:uuid}/claims/{claim_id:int}",
+        guards=[claim_required(MANAGE_USERS)],
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Revoke a claim (idempotent)",
+    )
+    async def revoke_claim(
+        self,
+        user_id: FromPath[UUID],
+        claim_id: FromPath[int],
+        users: NamedDependency[UsersRepository],
+        caller: NamedDependency[Principal],
+    ) -> None:
+        claim = await users.claim_view(claim_id)
+        if claim is None or not await users.user_exists(user_id):
+            raise not_found("User or claim not found")
+        ensure_can_grant(caller, {claim.description})
+        if await users.revoke_user_claim(user_id, claim_id):
+            await users.audit(caller.id, "claim.revoke", f"user:{user_id}", claim=claim.description)
+
+
+class RolesController(Controller):
+    path = "/api/v1"
+    tags = ["roles and claims"]
+    guards = [claim_required(MANAGE_USERS)]
+    dependencies = {
+        "users": Provide(provide_users, sync_to_thread=False),
+        "caller": Provide(provide_user, sync_to_thread=False),
+    }
+
+    @get("/roles", summary="Roles with their default claims")
+    async def list_roles(self, users: NamedDependency[UsersRepository]) -> list[RoleOut]:
+        return await users.list_roles()
+
+    @post("/roles", status_code=HTTP_201_CREATED, summary="Create a role")
+    async def create_role(
+        self, data: JSONBody[CreateRole], users: NamedDependency[UsersRepository], caller: NamedDependency[Principal]
+    ) -> RoleOut:
+        claims = await users.claims_by_ids(sorted(set(data.claim_ids)))
+        unknown = sorted(set(data.claim_ids) - {c.id for c in claims})
+        if unknown:
+            raise invalid_field("claim_ids", f"Unknown claims: {', '.join(map(str, unknown))}")
+        ensure_can_grant(caller, {c.description for c in claims})
+        role = await users.create_role(data.description, [c.id for c in claims])
+        if role is None:
+            raise conflict("A role with this description already exists", key="description")
+        await users.audit(caller.id, "role.create", f"role:{role.id}", claims=role.claims)
+        return role
+
+    @get("/claims", summary="Claims")
+    async def list_claims(self, users: NamedDependency[UsersRepository]) -> list[ClaimOut]:
+        return await users.list_claims()
+
+    @post("/claims", status_code=HTTP_201_CREATED, summary="Create a claim")
+    async def create_claim(
+        self, data: JSONBody[CreateClaim], users: NamedDependency[UsersRepository], caller: NamedDependency[Principal]
+    ) -> ClaimOut:
+        claim = await users.create_claim(data.description, data.active)
+        if claim is None:
+            raise conflict("A claim with this description already exists", key="description")
+        await users.audit(caller.id, "claim.create", f"claim:{claim.id}", description=claim.description)
+        return claim
+
+    @patch("/claims/{claim_id:int}", summary="Rename, activate or deactivate a claim")
+    async def update_claim(
+        self,
+        claim_id: FromPath[int],
+        data: JSONBody[UpdateClaim],
+        users: NamedDependency[UsersRepository],
+        caller: NamedDependency[Principal],
+    ) -> ClaimOut:
+        current = await users.claim_view(claim_id)
+        if current is None:
+            raise not_found("Claim not found")
+        ensure_can_grant(caller, {current.description})
+        claim = await users.update_claim(claim_id, data.description, data.active)
+        if claim is None:
+            raise conflict("A claim with this description already exists", key="description")
+        await users.audit(
+            caller.id, "claim.update", f"claim:{claim_id}", description=claim.description, active=claim.active
+        )
+        return claim

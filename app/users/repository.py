@@ -1,0 +1,112 @@
+"""Statements of sql/users.sql."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg.types.json import Jsonb
+
+from app.db.sql import Repository
+from app.users.schemas import ClaimOut, RoleOut, UserOut, UserRole
+
+
+class UsersRepository(Repository):
+    area = "users"
+
+    async def create_user(
+        self,
+        *,
+        email: str,
+        password_hash: str | None,
+        name: str | None = None,
+        role_id: int | None = None,
+        bio: str | None = None,
+        active: bool = True,
+    ) -> UUID | None:
+        """The new user's id, or None when the e-mail is taken."""
+        return await self.fetch_value(
+            "create_user", name=name, email=email, password_hash=password_hash, role_id=role_id, bio=bio, active=active
+        )
+
+    async def user_view(self, user_id: UUID) -> UserOut | None:
+        return await self.fetch_one("user_view", UserOut, user_id=user_id)
+
+    async def list_users(
+        self, *, role_id: int | None, after: tuple[datetime, UUID] | None, limit: int
+    ) -> list[UserOut]:
+        after_created_at, after_id = after or (None, None)
+        return await self.fetch_all(
+            "list_users", UserOut, role_id=role_id, after_created_at=after_created_at, after_id=after_id, limit=limit
+        )
+
+    async def user_role(self, user_id: UUID) -> UserRole | None:
+        return await self.fetch_one("user_role", UserRole, user_id=user_id)
+
+    async def password_hash(self, user_id: UUID) -> str | None:
+        return await self.fetch_value("user_password_hash", user_id=user_id)
+
+    async def update_profile(
+        self, user_id: UUID, *, name: str | None, bio: str | None, password_hash: str | None
+    ) -> None:
+        await self.execute("update_profile", user_id=user_id, name=name, bio=bio, password_hash=password_hash)
+
+    async def update_role_and_status(self, user_id: UUID, *, role_id: int | None, active: bool | None) -> None:
+        await self.execute("update_role_and_status", user_id=user_id, role_id=role_id, active=active)
+
+    async def anonymize_user(self, user_id: UUID) -> None:
+        await self.execute("anonymize_user", user_id=user_id)
+
+    async def role_exists(self, role_id: int) -> bool:
+        return bool(await self.fetch_value("role_exists", role_id=role_id))
+
+    async def role_claim_names(self, role_id: int) -> set[str]:
+        return set(await self.fetch_value("role_claim_names", role_id=role_id) or ())
+
+    async def list_roles(self) -> list[RoleOut]:
+        return await self.fetch_all("list_roles", RoleOut)
+
+    async def create_role(self, description: str, claim_ids: list[int]) -> RoleOut | None:
+        role_id = await self.fetch_value("create_role", description=description)
+        if role_id is None:
+            return None
+        if claim_ids:
+            await self.execute("add_role_claims", role_id=role_id, claim_ids=claim_ids)
+        return await self.fetch_one("role_view", RoleOut, role_id=role_id)
+
+    async def list_claims(self) -> list[ClaimOut]:
+        return await self.fetch_all("list_claims", ClaimOut)
+
+    async def claims_by_ids(self, claim_ids: list[int]) -> list[ClaimOut]:
+        return await self.fetch_all("claims_by_ids", ClaimOut, claim_ids=claim_ids)
+
+    async def claim_view(self, claim_id: int) -> ClaimOut | None:
+        return await self.fetch_one("claim_view", ClaimOut, claim_id=claim_id)
+
+    async def create_claim(self, description: str, active: bool) -> ClaimOut | None:
+        return await self.fetch_one("create_claim", ClaimOut, description=description, active=active)
+
+    async def update_claim(self, claim_id: int, description: str | None, active: bool | None) -> ClaimOut | None:
+        return await self.fetch_one("update_claim", ClaimOut, claim_id=claim_id, description=description, active=active)
+
+    async def grant_user_claim(self, user_id: UUID, claim_id: int) -> bool:
+        return await self.execute("grant_user_claim", user_id=user_id, claim_id=claim_id) > 0
+
+    async def revoke_user_claim(self, user_id: UUID, claim_id: int) -> bool:
+        return await self.execute("revoke_user_claim", user_id=user_id, claim_id=claim_id) > 0
+
+    async def user_exists(self, user_id: UUID) -> bool:
+        return bool(await self.fetch_value("user_exists", user_id=user_id))
+
+    async def has_administrator(self) -> bool:
+        return bool(await self.fetch_value("has_administrator"))
+
+    async def role_id_by_description(self, description: str) -> int | None:
+        return await self.fetch_value("role_id_by_description", description=description)
+
+    async def audit(self, actor_id: UUID | None, action: str, subject: str, **detail: Any) -> None:
+        await self.execute("insert_audit", actor_id=actor_id, action=action, subject=subject, detail=Jsonb(detail))
+
+    async def export_user(self, user_id: UUID) -> dict[str, Any]:
+        return await self.fetch_value("export_user", user_id=user_id)

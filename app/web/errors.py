@@ -1,0 +1,160 @@
+"""One JSON envelope for every error: {"status_code", "detail", "extra": [{"key", "message"}]}.
+
+Litestar's own shape, produced for our exceptions, Litestar's, and the database's. Nothing a client sends may
+end in a 500: an unexpected exception is logged with its traceback and answered with a bare 500 envelope.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import MediaType, Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from psycopg import OperationalError
+from psycopg_pool import PoolTimeout
+
+log = logging.getLogger("app.errors")
+
+
+class FieldError(msgspec.Struct):
+    key: str
+    message: str
+
+
+class ErrorBody(msgspec.Struct):
+    status_code: int
+    detail: str
+    extra: list[FieldError] | list[dict[str, Any]] = []
+
+
+class AppError(HTTPException):
+    """An error with a status code, a message and optional field problems, raised by any layer."""
+
+    def __init__(
+        self,
+        status_code: int,
+        detail: str,
+        *,
+        extra: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail=detail, status_code=status_code, headers=headers)
+        self.field_errors = extra or []
+
+
+def bad_request(detail: str, *, key: str | None = None, message: str | None = None) -> AppError:
+    extra = [FieldError(key=key, message=message or detail)] if key else None
+    return AppError(400, detail, extra=extra)
+
+
+def invalid_field(key: str, message: str) -> AppError:
+    return AppError(400, "Validation failed", extra=[FieldError(key=key, message=message)])
+
+
+def not_found(what: str = "Not found") -> AppError:
+    return AppError(404, what)
+
+
+def forbidden(detail: str = "Not allowed") -> AppError:
+    return AppError(403, detail)
+
+
+def conflict(detail: str, *, key: str | None = None, message: str | None = None) -> AppError:
+    extra = [FieldError(key=key, message=message or detail)] if key else None
+    return AppError(409, detail, extra=extra)
+
+
+def status_conflict(current_status: str) -> AppError:
+    """An invalid status transition: the current status is named in `extra` (spec README, status codes)."""
+    return AppError(
+        409,
+        f"Not allowed while the status is {current_status!r}",
+        extra=[FieldError(key="status", message=current_status)],
+    )
+
+
+def unprocessable(detail: str, *, key: str | None = None) -> AppError:
+    extra = [FieldError(key=key, message=detail)] if key else None
+    return AppError(422, detail, extra=extra)
+
+
+def service_unavailable(detail: str, retry_after: int = 1) -> AppError:
+    return AppError(503, detail, headers={"Retry-After": str(retry_after)})
+
+
+def _envelope(status_code: int, detail: str, extra: list[Any], headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(
+        content=ErrorBody(status_code=status_code, detail=detail, extra=extra),
+        status_code=status_code,
+        media_type=MediaType.JSON,
+        headers=headers,
+    )
+
+
+def _normalise_extra(extra: Any) -> list[Any]:
+    """Litestar's validation errors carry {"message", "key", "source"}; keep key and message."""
+    if not extra:
+        return []
+    if isinstance(extra, dict):
+        extra = [extra]
+    if not isinstance(extra, list):
+        return [FieldError(key="", message=str(extra))]
+    out: list[Any] = []
+    for item in extra:
+        if isinstance(item, FieldError):
+            out.append(item)
+        elif isinstance(item, dict):
+            out.append(FieldError(key=str(item.get("key", "")), message=str(item.get("message", ""))))
+        else:
+            out.append(FieldError(key="", message=str(item)))
+    return out
+
+
+def error_response(exc: AppError) -> Response[Any]:
+    """The envelope of `exc` as a response, for a handler that must return (not raise) an error so that its
+    transaction still commits (a counted attempt, say)."""
+    return _envelope(exc.status_code, exc.detail, list(exc.field_errors), exc.headers)
+
+
+def http_exception_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    extra = exc.field_errors if isinstance(exc, AppError) else _normalise_extra(exc.extra)
+    detail = exc.detail
+    if isinstance(exc, ValidationException) and not isinstance(exc, AppError):
+        detail = "Validation failed" if extra else detail
+    elif isinstance(exc, NotAuthorizedException) and not detail:
+        detail = "Authentication required"
+    elif isinstance(exc, PermissionDeniedException) and not detail:
+        detail = "Not allowed"
+    elif isinstance(exc, NotFoundException) and not detail:
+        detail = "Not found"
+    status = exc.status_code
+    if status == 413 or "too large" in detail.lower():
+        status, detail = 413, "Request body too large"
+    return _envelope(status, detail, extra, exc.headers)
+
+
+def database_unavailable_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.warning("database unavailable: %s", exc)
+    return _envelope(503, "The database is unavailable, try again shortly", [], {"Retry-After": "2"})
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _envelope(HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error", [])
+
+
+exception_handlers: dict[type[Exception] | int, Any] = {
+    HTTPException: http_exception_handler,
+    PoolTimeout: database_unavailable_handler,
+    OperationalError: database_unavailable_handler,
+    Exception: internal_error_handler,
+}

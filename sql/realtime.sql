@@ -1,0 +1,53 @@
+-- Events of the live feeds (realtime.md). Topics: 'product:<uuid>', 'clinic:<id>:display', 'clinic:<id>:queue',
+-- 'cache:<name>'.
+
+-- name: publish_event
+-- Runs inside the transaction of the change it announces: the topic's next seq (the topic_seq row lock
+-- serializes writers of this topic only, so seq order is commit order), the event row, and a NOTIFY that
+-- PostgreSQL delivers only if the transaction commits. The notification carries the payload when it is small
+-- enough (< 7000 bytes), else only topic and seq, and listeners read the row.
+WITH next AS (
+    INSERT INTO topic_seq AS ts (topic, last_seq) VALUES (:topic, 1)
+    ON CONFLICT (topic) DO UPDATE SET last_seq = ts.last_seq + 1
+    RETURNING last_seq
+), event AS (
+    INSERT INTO events (topic, seq, payload)
+    SELECT :topic, next.last_seq, :payload::jsonb FROM next
+    RETURNING seq, payload
+)
+SELECT event.seq,
+       pg_notify('events',
+                 CASE WHEN octet_length(event.payload::text) < 7000
+                      THEN jsonb_build_object('topic', :topic, 'seq', event.seq, 'payload', event.payload)::text
+                      ELSE jsonb_build_object('topic', :topic, 'seq', event.seq)::text
+                 END) AS notified
+FROM event;
+
+-- name: last_seq
+SELECT COALESCE((SELECT last_seq FROM topic_seq WHERE topic = :topic), 0) AS last_seq;
+
+-- name: events_after
+-- Replay: the events of a topic after :after_seq, in order, at most :limit.
+SELECT topic, seq, payload FROM events
+WHERE topic = :topic AND seq > :after_seq
+ORDER BY seq
+LIMIT :limit;
+
+-- name: replay_window
+-- Whether events after :after_seq can still be replayed: the oldest kept seq and the last one of the topic.
+SELECT COALESCE((SELECT min(seq) FROM events WHERE topic = :topic), 0) AS oldest_seq,
+       COALESCE((SELECT last_seq FROM topic_seq WHERE topic = :topic), 0) AS last_seq;
+
+-- name: prune_events
+-- Retention: events older than :retention_seconds go; the newest event of each topic stays, so a topic's
+-- sequence is never reused.
+DELETE FROM events e
+WHERE e.created_at < now() - make_interval(secs => :retention_seconds)
+  AND e.seq < (SELECT ts.last_seq FROM topic_seq ts WHERE ts.topic = e.topic);
+
+-- name: listen
+-- Run once on the hub's own autocommit connection in every server process.
+LISTEN events;
+
+-- name: ping
+SELECT 1 AS alive;

@@ -1,0 +1,186 @@
+-- Users, roles and claims (users-auth.md). A user's effective claims are its role's active claims plus its own.
+
+-- name: create_user
+-- A new account; returns nothing when the e-mail is taken in any letter case (the unique index decides).
+-- Without :role_id the account gets the default role, 'Usuário'.
+INSERT INTO users (name, email, password_hash, role_id, bio, active)
+VALUES (:name, :email, :password_hash,
+        COALESCE(:role_id::integer, (SELECT id FROM roles WHERE description = 'Usuário')),
+        :bio, :active)
+ON CONFLICT ((lower(email))) DO NOTHING
+RETURNING id;
+
+-- name: user_view
+-- One user as the API shows it: role, own claims and effective claims. Never the password hash.
+SELECT u.id, u.name, u.email, u.bio, u.active, u.role_id, r.description AS role_description,
+       ARRAY(SELECT c.description FROM user_claims uc JOIN claims c ON c.id = uc.claim_id
+             WHERE uc.user_id = u.id ORDER BY c.description) AS claims,
+       ARRAY(SELECT c.description FROM role_claims rc JOIN claims c ON c.id = rc.claim_id
+             WHERE rc.role_id = u.role_id AND c.active
+             UNION
+             SELECT c.description FROM user_claims uc JOIN claims c ON c.id = uc.claim_id
+             WHERE uc.user_id = u.id AND c.active
+             ORDER BY 1) AS effective_claims,
+       u.created_at, u.updated_at
+FROM users u
+JOIN roles r ON r.id = u.role_id
+WHERE u.id = :user_id;
+
+-- name: list_users
+-- The challenge's query: each user with its role and its claims, one row per user (users without claims
+-- included), oldest first, optionally only one role. Keyset-paginated on (created_at, id); fetches :limit + 1.
+SELECT u.id, u.name, u.email, u.bio, u.active, u.role_id, r.description AS role_description,
+       COALESCE(array_agg(c.description ORDER BY c.description) FILTER (WHERE c.id IS NOT NULL), '{}') AS claims,
+       ARRAY(SELECT c2.description FROM role_claims rc JOIN claims c2 ON c2.id = rc.claim_id
+             WHERE rc.role_id = u.role_id AND c2.active
+             UNION
+             SELECT c3.description FROM user_claims uc3 JOIN claims c3 ON c3.id = uc3.claim_id
+             WHERE uc3.user_id = u.id AND c3.active
+             ORDER BY 1) AS effective_claims,
+       u.created_at, u.updated_at
+FROM users u
+JOIN roles r ON r.id = u.role_id
+LEFT JOIN user_claims uc ON uc.user_id = u.id
+LEFT JOIN claims c ON c.id = uc.claim_id
+WHERE (:role_id::integer IS NULL OR u.role_id = :role_id::integer)
+  AND (:after_created_at::timestamptz IS NULL
+       OR (u.created_at, u.id) > (:after_created_at::timestamptz, :after_id::uuid))
+GROUP BY u.id, r.description
+ORDER BY u.created_at, u.id
+LIMIT :limit + 1;
+
+-- name: user_role
+SELECT u.role_id, r.description AS role_description
+FROM users u JOIN roles r ON r.id = u.role_id
+WHERE u.id = :user_id;
+
+-- name: user_password_hash
+SELECT password_hash FROM users WHERE id = :user_id AND active;
+
+-- name: update_profile
+-- Fields the user may change on its own account; a NULL parameter keeps the current value.
+UPDATE users
+SET name = COALESCE(:name, name),
+    bio = COALESCE(:bio, bio),
+    password_hash = COALESCE(:password_hash, password_hash),
+    updated_at = now()
+WHERE id = :user_id;
+
+-- name: update_role_and_status
+-- What only users:manage may change; a NULL parameter keeps the current value.
+UPDATE users
+SET role_id = COALESCE(:role_id::integer, role_id),
+    active = COALESCE(:active::boolean, active),
+    updated_at = now()
+WHERE id = :user_id
+RETURNING role_id, active;
+
+-- name: anonymize_user
+-- Account deletion (LGPD): personal data is erased, the row stays for the financial and clinical rows that
+-- reference it. The e-mail becomes a unique placeholder so the address can sign up again.
+UPDATE users
+SET name = NULL,
+    email = 'deleted-' || id || '@invalid',
+    bio = NULL,
+    password_hash = NULL,
+    active = false,
+    deleted_at = now(),
+    updated_at = now()
+WHERE id = :user_id AND deleted_at IS NULL;
+
+-- name: role_exists
+SELECT EXISTS (SELECT 1 FROM roles WHERE id = :role_id) AS found;
+
+-- name: role_claim_names
+-- The claims a role grants (active or not): what someone must hold to hand the role out.
+SELECT ARRAY(SELECT c.description FROM role_claims rc JOIN claims c ON c.id = rc.claim_id
+             WHERE rc.role_id = :role_id ORDER BY 1) AS claims;
+
+-- name: list_roles
+SELECT r.id, r.description,
+       ARRAY(SELECT c.description FROM role_claims rc JOIN claims c ON c.id = rc.claim_id
+             WHERE rc.role_id = r.id ORDER BY 1) AS claims
+FROM roles r
+ORDER BY r.id;
+
+-- name: create_role
+-- Returns nothing when the description is taken.
+INSERT INTO roles (description) VALUES (:description)
+ON CONFLICT (description) DO NOTHING
+RETURNING id;
+
+-- name: add_role_claims
+INSERT INTO role_claims (role_id, claim_id)
+SELECT :role_id, unnest(:claim_ids::integer[])
+ON CONFLICT DO NOTHING;
+
+-- name: role_view
+SELECT r.id, r.description,
+       ARRAY(SELECT c.description FROM role_claims rc JOIN claims c ON c.id = rc.claim_id
+             WHERE rc.role_id = r.id ORDER BY 1) AS claims
+FROM roles r
+WHERE r.id = :role_id;
+
+-- name: list_claims
+SELECT id, description, active FROM claims ORDER BY id;
+
+-- name: claims_by_ids
+SELECT id, description, active FROM claims WHERE id = ANY(:claim_ids::integer[]) ORDER BY id;
+
+-- name: claim_view
+SELECT id, description, active FROM claims WHERE id = :claim_id;
+
+-- name: create_claim
+-- Returns nothing when the description is taken.
+INSERT INTO claims (description, active) VALUES (:description, :active)
+ON CONFLICT (description) DO NOTHING
+RETURNING id, description, active;
+
+-- name: update_claim
+-- Returns nothing when the new description is taken by another claim (or the claim is unknown).
+UPDATE claims
+SET description = COALESCE(:description, description),
+    active = COALESCE(:active::boolean, active)
+WHERE id = :claim_id
+  AND NOT EXISTS (SELECT 1 FROM claims o WHERE o.description = :description AND o.id <> :claim_id)
+RETURNING id, description, active;
+
+-- name: grant_user_claim
+INSERT INTO user_claims (user_id, claim_id) VALUES (:user_id, :claim_id)
+ON CONFLICT DO NOTHING;
+
+-- name: revoke_user_claim
+DELETE FROM user_claims WHERE user_id = :user_id AND claim_id = :claim_id;
+
+-- name: user_exists
+SELECT EXISTS (SELECT 1 FROM users WHERE id = :user_id) AS found;
+
+-- name: has_administrator
+SELECT EXISTS (SELECT 1 FROM users u JOIN roles r ON r.id = u.role_id
+               WHERE r.description = 'Administrador' AND u.active) AS found;
+
+-- name: role_id_by_description
+SELECT id FROM roles WHERE description = :description;
+
+-- name: insert_audit
+INSERT INTO audit_log (actor_id, action, subject, detail)
+VALUES (:actor_id, :action, :subject, :detail);
+
+-- name: export_user
+-- Everything stored about one user, as one JSON document (LGPD access right). No password or token hashes.
+SELECT jsonb_build_object(
+    'user', (SELECT jsonb_build_object('id', u.id, 'name', u.name, 'email', u.email, 'bio', u.bio,
+                                       'active', u.active, 'role', r.description,
+                                       'created_at', u.created_at, 'updated_at', u.updated_at)
+             FROM users u JOIN roles r ON r.id = u.role_id WHERE u.id = :user_id),
+    'claims', ARRAY(SELECT c.description FROM user_claims uc JOIN claims c ON c.id = uc.claim_id
+                    WHERE uc.user_id = :user_id ORDER BY 1),
+    'sessions', COALESCE((SELECT jsonb_agg(jsonb_build_object('kind', s.kind, 'created_at', s.created_at,
+                                                              'expires_at', s.expires_at,
+                                                              'last_seen_at', s.last_seen_at)
+                                           ORDER BY s.created_at)
+                          FROM sessions s WHERE s.user_id = :user_id), '[]'),
+    'audit_log', COALESCE((SELECT jsonb_agg(jsonb_build_object('at', a.at, 'action', a.action,
+                                                               'detail', a.detail) ORDER BY a.at)
+                           FROM audit_log a WHERE a.subject = 'user:' || :user_id), '[]')
+) AS document;
