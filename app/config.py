@@ -37,6 +37,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cashback_api_url: str = "http://127.0.0.1:9/"
     cashback_api_token: str = ""
     cashback_api_timeout: float = 2.0
+    cashback_breaker_threshold: int = 5  # consecutive upstream failures that open the circuit
+    cashback_breaker_cooldown: float = 30.0  # seconds the open circuit fails fast before one trial call
+    cashback_cache_ttl: float = 30.0  # seconds a CPF's accumulated cashback is reused
     # Sessions and tokens.
     session_ttl: int = 24 * 3600
     session_idle_ttl: int = 2 * 3600
@@ -59,6 +62,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_level: str = "INFO"
     access_log: bool = True
     metrics: bool = False
+    metrics_token: str | None = None
     migrate_on_start: bool = True
     host: str = "127.0.0.1"
     port: int = 8000
@@ -101,6 +105,9 @@ _ENV_NAMES = {
     "CASHBACK_API_URL": "cashback_api_url",
     "CASHBACK_API_TOKEN": "cashback_api_token",
     "CASHBACK_API_TIMEOUT": "cashback_api_timeout",
+    "CASHBACK_BREAKER_THRESHOLD": "cashback_breaker_threshold",
+    "CASHBACK_BREAKER_COOLDOWN": "cashback_breaker_cooldown",
+    "CASHBACK_CACHE_TTL": "cashback_cache_ttl",
     "SESSION_TTL": "session_ttl",
     "SESSION_IDLE_TTL": "session_idle_ttl",
     "TOKEN_TTL": "token_ttl",
@@ -120,6 +127,7 @@ _ENV_NAMES = {
     "LOG_LEVEL": "log_level",
     "ACCESS_LOG": "access_log",
     "METRICS": "metrics",
+    "METRICS_TOKEN": "metrics_token",
     "MIGRATE_ON_START": "migrate_on_start",
     "HOST": "host",
     "PORT": "port",

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
+from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -31,9 +32,12 @@ from app.users.area import area as users_area
 from app.web.errors import exception_handlers
 from app.web.headers import SecurityHeadersMiddleware
 from app.web.health import docs, health, ready
+from app.web.metrics import Metrics, MetricsMiddleware, metrics_endpoint
 from app.web.observability import RequestContextMiddleware, configure_logging
+from app.web.openapi import DecimalSchemaPlugin
 from app.web.ratelimit import RateLimiter, provide_rate_limiter
 from app.web.responses import AppResponse
+from app.web.sockets import SocketLifecycle, remember_socket_error
 from app.web.validation import validate_body
 
 log = logging.getLogger("app")
@@ -65,10 +69,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
     pool = make_pool(settings, database_url)
     hub = Hub(pool, database_url, settings.ws_queue_size)
     mail_sender = MailSender(pool, settings)
+    sockets = SocketLifecycle()  # WebSockets: 503 while the database is down; 1001 on SIGTERM
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await pool.open(wait=True, timeout=max(10.0, settings.db_pool_timeout))
+        restore_signals = sockets.install_signal_handlers()
         await hub.start()
         tasks: list[asyncio.Task[None]] = []
         try:
@@ -80,6 +86,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             tasks = [asyncio.create_task(coro) for coro in loops]
             yield
         finally:
+            restore_signals()
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -100,6 +107,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 js_url="/static/swagger/swagger-ui-bundle.js",
                 css_url="/static/swagger/swagger-ui.css",
                 standalone_preset_js_url="/static/swagger/swagger-ui-standalone-preset.js",
+                # Litestar's default favicon comes from a CDN; the page must work offline.
+                favicon="<link rel='icon' type='image/png' href='/static/swagger/favicon-32x32.png'>",
             )
         ],
     )
@@ -115,11 +124,27 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "areas": areas,
         }
     )
-    return Litestar(
+    middleware = [AuthenticationMiddleware(), CSRFMiddleware()]
+    operations = [health, ready, docs]
+    if settings.metrics:
+        state.metrics = Metrics(state)
+        middleware.insert(0, MetricsMiddleware(state.metrics))
+        operations.append(metrics_endpoint)
+    # CORS is closed unless ALLOWED_ORIGINS names the browser origins (credentials included) that may call the API.
+    cors = (
+        CORSConfig(
+            allow_origins=list(settings.allowed_origins),
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-CSRF-Token", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After", "X-Recall"],
+        )
+        if settings.allowed_origins
+        else None
+    )
+    app = Litestar(
         route_handlers=[
-            health,
-            ready,
-            docs,
+            *operations,
             create_static_files_router(path="/static/swagger", directories=[swagger_ui_path], include_in_schema=False),
             create_static_files_router(path="/static", directories=[STATIC_FOLDER], include_in_schema=False),
             *[handler for area in areas for handler in area.route_handlers],
@@ -130,19 +155,24 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "passwords": Provide(_provide_passwords, sync_to_thread=False),
             "rate_limiter": Provide(provide_rate_limiter, sync_to_thread=False),
         },
-        middleware=[
-            RequestContextMiddleware(access_log_enabled=settings.access_log),
-            SecurityHeadersMiddleware(https=settings.cookie_secure),
-            AuthenticationMiddleware(),
-            CSRFMiddleware(),
-        ],
+        middleware=middleware,
+        cors_config=cors,
         before_request=validate_body,
         exception_handlers=exception_handlers,
+        after_exception=[remember_socket_error],
         response_class=AppResponse,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=openapi,
+        plugins=[DecimalSchemaPlugin()],  # money is `type: number` in the OpenAPI document
         lifespan=[lifespan],
         state=state,
         debug=False,
+        pdb_on_exception=False,  # never LITESTAR_PDB: a post-mortem prompt would freeze the server
         logging_config=None,
     )
+    # The request id, the access log line and the security headers wrap the whole app, not only the routes:
+    # Litestar runs `middleware=` for matched routes, so a 404 or 405 would otherwise go out without them.
+    app.asgi_handler = SecurityHeadersMiddleware(https=settings.cookie_secure)(app.asgi_handler)
+    app.asgi_handler = RequestContextMiddleware(access_log_enabled=settings.access_log)(app.asgi_handler)
+    app.asgi_handler = sockets(app.asgi_handler)
+    return app

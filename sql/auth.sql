@@ -9,8 +9,9 @@ RETURNING expires_at;
 
 -- name: session_principal
 -- The user behind a live session or token, with its role and effective claims (the role's active claims plus
--- the user's own). Cookie sessions also expire when idle; last_seen_at is refreshed at most once a minute so a
--- busy client does not write on every request.
+-- the user's own). Cookie sessions also expire when idle; last_seen_at is refreshed at most once a minute (or
+-- every tenth of the idle timeout, when that is shorter) so a busy client does not write on every request and a
+-- client that keeps using its session is never idle-expired.
 WITH live AS (
     SELECT s.token_hash, s.user_id, s.kind
     FROM sessions s
@@ -20,7 +21,8 @@ WITH live AS (
 ), touched AS (
     UPDATE sessions s SET last_seen_at = now()
     FROM live
-    WHERE s.token_hash = live.token_hash AND s.last_seen_at < now() - interval '60 seconds'
+    WHERE s.token_hash = live.token_hash
+      AND s.last_seen_at < now() - least(interval '60 seconds', make_interval(secs => :idle_seconds / 10.0))
 )
 SELECT u.id, u.email, u.name, u.role_id, r.description AS role_description, live.kind AS session_kind,
        ARRAY(
@@ -47,10 +49,19 @@ WHERE expires_at <= now()
    OR (kind = 'cookie' AND last_seen_at <= now() - make_interval(secs => :idle_seconds));
 
 -- name: login_candidate
--- The account a login names, by e-mail (any letter case).
-SELECT u.id, u.password_hash, u.active
+-- The account a login names, by e-mail (any letter case), with the address as stored (mail goes there, not to
+-- whatever spelling the request used). A reseller may also log in with its CPF, written as 11 digits or
+-- masked as 000.000.000-00 (normalised here; anything else is not a CPF). At most one row either way.
+SELECT u.id, u.email, u.password_hash, u.active
 FROM users u
-WHERE lower(u.email) = lower(:login);
+WHERE lower(u.email) = lower(:login)
+UNION ALL
+SELECT u.id, u.email, u.password_hash, u.active
+FROM resellers r
+JOIN users u ON u.id = r.user_id
+WHERE r.cpf = CASE WHEN :login ~ '^([0-9]{11}|[0-9]{3}\.[0-9]{3}\.[0-9]{3}-[0-9]{2})$'
+                   THEN translate(:login, '.-', '') END
+LIMIT 1;
 
 -- name: update_password_hash
 UPDATE users SET password_hash = :password_hash, updated_at = now() WHERE id = :user_id;

@@ -97,11 +97,14 @@ SELECT ARRAY(SELECT c.description FROM role_claims rc JOIN claims c ON c.id = rc
              WHERE rc.role_id = :role_id ORDER BY 1) AS claims;
 
 -- name: list_roles
+-- Roles with their default claims, by id; keyset-paginated (fetches :limit + 1).
 SELECT r.id, r.description,
        ARRAY(SELECT c.description FROM role_claims rc JOIN claims c ON c.id = rc.claim_id
              WHERE rc.role_id = r.id ORDER BY 1) AS claims
 FROM roles r
-ORDER BY r.id;
+WHERE :after_id::integer IS NULL OR r.id > :after_id::integer
+ORDER BY r.id
+LIMIT :limit + 1;
 
 -- name: create_role
 -- Returns nothing when the description is taken.
@@ -122,7 +125,12 @@ FROM roles r
 WHERE r.id = :role_id;
 
 -- name: list_claims
-SELECT id, description, active FROM claims ORDER BY id;
+-- Claims by id; keyset-paginated (fetches :limit + 1).
+SELECT id, description, active
+FROM claims
+WHERE :after_id::integer IS NULL OR id > :after_id::integer
+ORDER BY id
+LIMIT :limit + 1;
 
 -- name: claims_by_ids
 SELECT id, description, active FROM claims WHERE id = ANY(:claim_ids::integer[]) ORDER BY id;
@@ -131,10 +139,18 @@ SELECT id, description, active FROM claims WHERE id = ANY(:claim_ids::integer[])
 SELECT id, description, active FROM claims WHERE id = :claim_id;
 
 -- name: create_claim
--- Returns nothing when the description is taken.
-INSERT INTO claims (description, active) VALUES (:description, :active)
-ON CONFLICT (description) DO NOTHING
-RETURNING id, description, active;
+-- A new claim; returns nothing when the description is taken. The Administrador role holds every claim ("all"
+-- in users-auth.md), so the new claim joins its defaults: otherwise nobody would hold it, and since nobody may
+-- grant a claim they do not hold, nobody could ever grant it.
+WITH created AS (
+    INSERT INTO claims (description, active) VALUES (:description, :active)
+    ON CONFLICT (description) DO NOTHING
+    RETURNING id, description, active
+), administrador AS (
+    INSERT INTO role_claims (role_id, claim_id)
+    SELECT r.id, created.id FROM roles r CROSS JOIN created WHERE r.description = 'Administrador'
+)
+SELECT id, description, active FROM created;
 
 -- name: update_claim
 -- Returns nothing when the new description is taken by another claim (or the claim is unknown).
@@ -144,6 +160,14 @@ SET description = COALESCE(:description, description),
 WHERE id = :claim_id
   AND NOT EXISTS (SELECT 1 FROM claims o WHERE o.description = :description AND o.id <> :claim_id)
 RETURNING id, description, active;
+
+-- name: user_holds_claim
+-- Whether the claim is among the user's role's or own claims, active or not: who may manage an inactive claim
+-- (its holders), since an inactive claim is in nobody's effective claims.
+SELECT EXISTS (SELECT 1 FROM users u JOIN role_claims rc ON rc.role_id = u.role_id
+               WHERE u.id = :user_id AND rc.claim_id = :claim_id
+               UNION ALL
+               SELECT 1 FROM user_claims uc WHERE uc.user_id = :user_id AND uc.claim_id = :claim_id) AS found;
 
 -- name: grant_user_claim
 INSERT INTO user_claims (user_id, claim_id) VALUES (:user_id, :claim_id)
@@ -182,5 +206,16 @@ SELECT jsonb_build_object(
                           FROM sessions s WHERE s.user_id = :user_id), '[]'),
     'audit_log', COALESCE((SELECT jsonb_agg(jsonb_build_object('at', a.at, 'action', a.action,
                                                                'detail', a.detail) ORDER BY a.at)
-                           FROM audit_log a WHERE a.subject = 'user:' || :user_id), '[]')
+                           FROM audit_log a WHERE a.subject = 'user:' || :user_id), '[]'),
+    -- Cashback: the reseller profile (CPF) and its purchases; null for a user who is not a reseller.
+    'reseller', (SELECT jsonb_build_object(
+                            'cpf', rs.cpf, 'created_at', rs.created_at,
+                            'purchases', COALESCE((SELECT jsonb_agg(jsonb_build_object(
+                                                              'id', p.id, 'code', p.code, 'value', p.value,
+                                                              'date', p.purchased_on, 'status', p.status,
+                                                              'created_at', p.created_at,
+                                                              'updated_at', p.updated_at)
+                                                          ORDER BY p.purchased_on, p.id)
+                                                   FROM purchases p WHERE p.reseller_id = rs.user_id), '[]'))
+                 FROM resellers rs WHERE rs.user_id = :user_id)
 ) AS document;

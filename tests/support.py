@@ -61,10 +61,10 @@ class RunningServer:
 
 
 @contextlib.asynccontextmanager
-async def serve_app(settings: Settings) -> AsyncIterator[RunningServer]:
-    """The real app on a real TCP port, served by uvicorn in this event loop."""
+async def serve_app(settings: Settings, port: int | None = None) -> AsyncIterator[RunningServer]:
+    """The real app on a real TCP port (a given one to play a restart), served by uvicorn in this event loop."""
     app = create_app(settings)
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(
         app,
         host="127.0.0.1",

@@ -47,7 +47,7 @@ async def test_missing_required_field_is_named(client: httpx.AsyncClient) -> Non
     assert response.json()["extra"] == [{"key": "email", "message": "Field required"}]
 
 
-async def test_a_string_is_not_an_integer(client: httpx.AsyncClient, admin) -> None:  # noqa: ANN001
+async def test_a_string_is_not_an_integer(client: httpx.AsyncClient, admin) -> None:
     response = await client.post("/api/v1/users", json={"email": unique_email(), "role_id": "1"}, headers=admin.headers)
     assert_envelope(response, 400)
     assert error_keys(response) == {"role_id"}
@@ -75,7 +75,7 @@ async def test_generated_password_is_returned_once_and_logs_in(client: httpx.Asy
     assert "generated_password" not in me.json()
 
 
-async def test_role_lookup_of_a_user(client: httpx.AsyncClient, admin) -> None:  # noqa: ANN001
+async def test_role_lookup_of_a_user(client: httpx.AsyncClient, admin) -> None:
     someone = await new_user(client)
     response = await client.get(f"/api/v1/users/{someone.id}/role", headers=admin.headers)
     assert response.json() == {"role_id": 4, "role_description": "Usuário"}
@@ -83,20 +83,20 @@ async def test_role_lookup_of_a_user(client: httpx.AsyncClient, admin) -> None: 
     assert_envelope(unknown, 404)
 
 
-async def test_unknown_role_is_400_naming_the_field(client: httpx.AsyncClient, admin) -> None:  # noqa: ANN001
+async def test_unknown_role_is_400_naming_the_field(client: httpx.AsyncClient, admin) -> None:
     response = await client.post("/api/v1/users", json={"email": unique_email(), "role_id": 999}, headers=admin.headers)
     assert_envelope(response, 400)
     assert error_keys(response) == {"role_id"}
 
 
-async def test_setting_a_role_needs_users_manage(client: httpx.AsyncClient, user) -> None:  # noqa: ANN001
+async def test_setting_a_role_needs_users_manage(client: httpx.AsyncClient, user) -> None:
     anonymous = await client.post("/api/v1/users", json={"email": unique_email(), "role_id": 4})
     assert_envelope(anonymous, 403)
     plain = await client.post("/api/v1/users", json={"email": unique_email(), "role_id": 4}, headers=user.headers)
     assert_envelope(plain, 403)
 
 
-async def test_listing_includes_users_without_claims(client: httpx.AsyncClient, admin) -> None:  # noqa: ANN001
+async def test_listing_includes_users_without_claims(client: httpx.AsyncClient, admin) -> None:
     plain = await new_user(client)
     granted = await new_user(client)
     grant = await client.put(f"/api/v1/users/{granted.id}/claims/3", headers=admin.headers)
@@ -117,7 +117,7 @@ async def test_listing_includes_users_without_claims(client: httpx.AsyncClient, 
     assert [row["email"] for row in by_role["items"]] == ["admin@example.com"]
 
 
-async def test_password_hash_never_appears(client: httpx.AsyncClient, admin) -> None:  # noqa: ANN001
+async def test_password_hash_never_appears(client: httpx.AsyncClient, admin) -> None:
     someone = await new_user(client)
     for path in ["/api/v1/users", f"/api/v1/users/{someone.id}", "/api/v1/users/me", "/api/v1/users/me/export"]:
         response = await client.get(path, headers=admin.headers)
@@ -126,13 +126,17 @@ async def test_password_hash_never_appears(client: httpx.AsyncClient, admin) -> 
         assert "password_hash" not in response.text
 
 
-async def test_nobody_grants_a_claim_they_lack(client: httpx.AsyncClient, admin) -> None:  # noqa: ANN001
+async def test_nobody_grants_a_claim_they_lack(client: httpx.AsyncClient, admin) -> None:
     it_staff = await new_user(client)
-    assert (await client.patch(f"/api/v1/users/{it_staff.id}", json={"role_id": 3}, headers=admin.headers)).status_code == 200
+    assert (
+        await client.patch(f"/api/v1/users/{it_staff.id}", json={"role_id": 3}, headers=admin.headers)
+    ).status_code == 200
     it_staff = await bearer_login(client, it_staff)
     target = await new_user(client)
     # TI holds users:manage and auctions:sell, but not purchases:manage (claim 3) nor the Administrador role.
     assert_envelope(await client.put(f"/api/v1/users/{target.id}/claims/3", headers=it_staff.headers), 403)
-    assert_envelope(await client.patch(f"/api/v1/users/{target.id}", json={"role_id": 1}, headers=it_staff.headers), 403)
+    assert_envelope(
+        await client.patch(f"/api/v1/users/{target.id}", json={"role_id": 1}, headers=it_staff.headers), 403
+    )
     allowed = await client.put(f"/api/v1/users/{target.id}/claims/4", headers=it_staff.headers)
     assert allowed.status_code == 204

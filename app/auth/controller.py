@@ -145,13 +145,17 @@ class AuthController(Controller):
         passwords: NamedDependency[Passwords],
         settings: NamedDependency[Settings],
         rate_limiter: NamedDependency[RateLimiter],
-    ) -> TokenResponse:
+    ) -> Response[TokenResponse]:
         body = await _token_request(request)
         await rate_limiter.hit_address(LOGIN_PER_ADDRESS, request)
         await rate_limiter.hit(LOGIN_PER_ACCOUNT, body.email.lower())
         user_id = await authenticate(auth, passwords, body.email, body.password)
         token, expires_at = await open_session(auth, settings, user_id, "bearer")
-        return TokenResponse(access_token=token, token_type="bearer", expires_at=expires_at)
+        # RFC 6749 section 5.1: a response carrying a token must not be cached.
+        return AppResponse(
+            TokenResponse(access_token=token, token_type="bearer", expires_at=expires_at),
+            headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+        )
 
     @delete(
         "/auth/token",
@@ -184,7 +188,7 @@ class AuthController(Controller):
             )
             await queue_mail(
                 db,
-                to=data.email,
+                to=candidate.email,
                 subject="Your password reset code",
                 body=f"Your password reset code is {code}. It works once, for one hour.\n"
                 "If you did not ask for it, ignore this message.",

@@ -66,7 +66,10 @@ class CSRFMiddleware(ASGIMiddleware):
                 header = connection.headers.get(CSRF_HEADER)
                 cookie = connection.cookies.get(CSRF_COOKIE)
                 if not (
-                    header and cookie and hmac.compare_digest(header, cookie) and csrf_token_valid(settings, header)
+                    header
+                    and cookie
+                    and hmac.compare_digest(header.encode(), cookie.encode())
+                    and csrf_token_valid(settings, header)
                 ):
                     raise forbidden(
                         "CSRF token missing or invalid: send the token of GET /api/v1/csrftoken "

@@ -13,6 +13,7 @@ from app.db.sql import Repository
 
 class LoginCandidate(msgspec.Struct):
     id: UUID
+    email: str
     password_hash: str | None
     active: bool
 

@@ -9,9 +9,11 @@ from uuid import UUID
 import msgspec
 
 from app.web.types import Email, Password, Strict
+from app.web.validation import KeepWhitespace
 
 LoginName = Annotated[str, msgspec.Meta(min_length=1, max_length=254)]
-AnyPassword = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+# Not trimmed: spaces are part of a password (sign-up keeps them, so login must too).
+AnyPassword = Annotated[str, msgspec.Meta(min_length=1, max_length=128), KeepWhitespace]
 
 
 class CsrfToken(msgspec.Struct):

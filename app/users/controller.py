@@ -22,6 +22,7 @@ from app.users.schemas import (
     CreatedUser,
     CreateRole,
     CreateUser,
+    DbId,
     DeleteAccount,
     RoleOut,
     SignupResult,
@@ -31,8 +32,14 @@ from app.users.schemas import (
     UserOut,
     UserRole,
 )
-from app.users.service import MANAGE_USERS, create_account, ensure_can_grant, ensure_role_grantable
-from app.web.errors import AppError, conflict, forbidden, invalid_field, not_found
+from app.users.service import (
+    BUILT_IN_CLAIMS,
+    MANAGE_USERS,
+    create_account,
+    ensure_can_grant,
+    ensure_role_grantable,
+)
+from app.web.errors import AppError, conflict, forbidden, invalid_field, not_found, unprocessable
 from app.web.idempotency import idempotent
 from app.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from app.web.ratelimit import ANONYMOUS_CREATE, RateLimiter
@@ -118,7 +125,7 @@ class UsersController(Controller):
         users: NamedDependency[UsersRepository],
         limit: Limit = 50,
         cursor: Cursor = None,
-        role_id: Annotated[int | None, QueryParameter(ge=1)] = None,
+        role_id: Annotated[int | None, QueryParameter(ge=1, le=2**31 - 1)] = None,
     ) -> Page[UserOut]:
         after = decode_cursor(cursor, (datetime, UUID))
         rows = await users.list_users(role_id=role_id, after=after, limit=limit)  # type: ignore[arg-type]
@@ -261,8 +268,12 @@ class RolesController(Controller):
     }
 
     @get("/roles", summary="Roles with their default claims")
-    async def list_roles(self, users: NamedDependency[UsersRepository]) -> list[RoleOut]:
-        return await users.list_roles()
+    async def list_roles(
+        self, users: NamedDependency[UsersRepository], limit: Limit = 50, cursor: Cursor = None
+    ) -> Page[RoleOut]:
+        after = decode_cursor(cursor, (DbId,))  # bounded: the id is cast to integer in SQL
+        rows = await users.list_roles(after_id=after[0] if after else None, limit=limit)
+        return page_of(rows, limit, lambda role: (role.id,))
 
     @post("/roles", status_code=HTTP_201_CREATED, summary="Create a role")
     async def create_role(
@@ -280,8 +291,12 @@ class RolesController(Controller):
         return role
 
     @get("/claims", summary="Claims")
-    async def list_claims(self, users: NamedDependency[UsersRepository]) -> list[ClaimOut]:
-        return await users.list_claims()
+    async def list_claims(
+        self, users: NamedDependency[UsersRepository], limit: Limit = 50, cursor: Cursor = None
+    ) -> Page[ClaimOut]:
+        after = decode_cursor(cursor, (DbId,))  # bounded: the id is cast to integer in SQL
+        rows = await users.list_claims(after_id=after[0] if after else None, limit=limit)
+        return page_of(rows, limit, lambda claim: (claim.id,))
 
     @post("/claims", status_code=HTTP_201_CREATED, summary="Create a claim")
     async def create_claim(
@@ -304,7 +319,14 @@ class RolesController(Controller):
         current = await users.claim_view(claim_id)
         if current is None:
             raise not_found("Claim not found")
-        ensure_can_grant(caller, {current.description})
+        # Holding it counts even while it is inactive: otherwise a deactivated claim could never come back.
+        if not await users.holds_claim(caller.id, claim_id):
+            raise forbidden(f"You cannot manage a claim you do not hold: {current.description}")
+        if current.description in BUILT_IN_CLAIMS:
+            if data.description is not None and data.description != current.description:
+                raise unprocessable("The claims the application checks by name cannot be renamed", key="description")
+            if current.description == MANAGE_USERS and data.active is False:
+                raise unprocessable("users:manage cannot be deactivated: nobody could manage users", key="active")
         claim = await users.update_claim(claim_id, data.description, data.active)
         if claim is None:
             raise conflict("A claim with this description already exists", key="description")

@@ -64,8 +64,8 @@ class UsersRepository(Repository):
     async def role_claim_names(self, role_id: int) -> set[str]:
         return set(await self.fetch_value("role_claim_names", role_id=role_id) or ())
 
-    async def list_roles(self) -> list[RoleOut]:
-        return await self.fetch_all("list_roles", RoleOut)
+    async def list_roles(self, *, after_id: int | None, limit: int) -> list[RoleOut]:
+        return await self.fetch_all("list_roles", RoleOut, after_id=after_id, limit=limit)
 
     async def create_role(self, description: str, claim_ids: list[int]) -> RoleOut | None:
         role_id = await self.fetch_value("create_role", description=description)
@@ -75,8 +75,8 @@ class UsersRepository(Repository):
             await self.execute("add_role_claims", role_id=role_id, claim_ids=claim_ids)
         return await self.fetch_one("role_view", RoleOut, role_id=role_id)
 
-    async def list_claims(self) -> list[ClaimOut]:
-        return await self.fetch_all("list_claims", ClaimOut)
+    async def list_claims(self, *, after_id: int | None, limit: int) -> list[ClaimOut]:
+        return await self.fetch_all("list_claims", ClaimOut, after_id=after_id, limit=limit)
 
     async def claims_by_ids(self, claim_ids: list[int]) -> list[ClaimOut]:
         return await self.fetch_all("claims_by_ids", ClaimOut, claim_ids=claim_ids)
@@ -89,6 +89,9 @@ class UsersRepository(Repository):
 
     async def update_claim(self, claim_id: int, description: str | None, active: bool | None) -> ClaimOut | None:
         return await self.fetch_one("update_claim", ClaimOut, claim_id=claim_id, description=description, active=active)
+
+    async def holds_claim(self, user_id: UUID, claim_id: int) -> bool:
+        return bool(await self.fetch_value("user_holds_claim", user_id=user_id, claim_id=claim_id))
 
     async def grant_user_claim(self, user_id: UUID, claim_id: int) -> bool:
         return await self.execute("grant_user_claim", user_id=user_id, claim_id=claim_id) > 0

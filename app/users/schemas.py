@@ -9,6 +9,12 @@ from uuid import UUID
 import msgspec
 
 from app.web.types import Bio, Email, Name, Password, Strict
+from app.web.validation import KeepWhitespace
+
+# An id of roles/claims (PostgreSQL integer): anything outside is refused as a 400 before reaching SQL.
+DbId = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
+# A password as typed, spaces included (checked against the stored hash, never trimmed).
+TypedPassword = Annotated[str, msgspec.Meta(max_length=128), KeepWhitespace]
 
 
 class SignupUser(Strict):
@@ -28,7 +34,7 @@ class CreateUser(Strict):
     """PillTrackr's {email, password} alone is valid; without a password one is generated and returned once."""
 
     email: Email
-    password: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+    password: TypedPassword | None = None
     name: Name | None = None
     role_id: int | None = None
 
@@ -37,13 +43,13 @@ class UpdateUser(Strict):
     name: Name | None = None
     bio: Bio | None = None
     password: Password | None = None
-    current_password: Annotated[str, msgspec.Meta(max_length=128)] | None = None
+    current_password: TypedPassword | None = None
     role_id: int | None = None
     active: bool | None = None
 
 
 class DeleteAccount(Strict):
-    password: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=128), KeepWhitespace]
 
 
 class UserOut(msgspec.Struct, kw_only=True):
@@ -77,7 +83,7 @@ class RoleOut(msgspec.Struct):
 
 class CreateRole(Strict):
     description: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-    claim_ids: list[int] = []
+    claim_ids: list[DbId] = []
 
 
 class ClaimOut(msgspec.Struct):

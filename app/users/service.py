@@ -10,6 +10,9 @@ from app.users.repository import UsersRepository
 from app.web.errors import conflict, forbidden, invalid_field
 
 MANAGE_USERS = "users:manage"
+# Claims the code checks by name (guards of the users, clinic, cashback and auctions areas): renaming one would
+# silently switch its feature off for everyone, and deactivating users:manage would leave nobody able to undo it.
+BUILT_IN_CLAIMS = frozenset({MANAGE_USERS, "clinics:manage", "purchases:manage", "auctions:sell"})
 
 
 def ensure_can_grant(actor: Principal, claims: set[str]) -> None:

@@ -19,7 +19,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from psycopg import OperationalError
+from psycopg import OperationalError, errors
 from psycopg_pool import PoolTimeout
 
 log = logging.getLogger("app.errors")
@@ -142,6 +142,18 @@ def http_exception_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Res
     return _envelope(status, detail, extra, exc.headers)
 
 
+def constraint_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The database refused a write that validation let through (two concurrent requests racing for one unique
+    value, say). The constraint decided; the client gets a 409 or 400 naming nothing internal, and we log it,
+    because a repository that expects such a race should turn it into its own precise error."""
+    log.warning("constraint refused a request: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    if isinstance(exc, errors.UniqueViolation | errors.ExclusionViolation):
+        return _envelope(409, "This conflicts with an existing record", [])
+    if isinstance(exc, errors.ForeignKeyViolation):
+        return _envelope(409, "A referenced record does not exist or is still in use", [])
+    return _envelope(400, "A value is out of the allowed range", [])
+
+
 def database_unavailable_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.warning("database unavailable: %s", exc)
     return _envelope(503, "The database is unavailable, try again shortly", [], {"Retry-After": "2"})
@@ -154,6 +166,8 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
 
 exception_handlers: dict[type[Exception] | int, Any] = {
     HTTPException: http_exception_handler,
+    errors.IntegrityError: constraint_handler,
+    errors.DataError: constraint_handler,
     PoolTimeout: database_unavailable_handler,
     OperationalError: database_unavailable_handler,
     Exception: internal_error_handler,

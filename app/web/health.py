@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import cache
 from typing import Any
 
 import msgspec
@@ -12,6 +13,12 @@ from litestar.response import Redirect
 from app.db.migrations import known_migration_ids
 from app.web.errors import service_unavailable
 from app.web.repository import WebRepository
+
+
+@cache
+def _expected_migrations() -> tuple[str, ...]:
+    """The migrations this code knows (read from migrations/ once: they do not change while it runs)."""
+    return tuple(known_migration_ids())
 
 
 class Health(msgspec.Struct):
@@ -37,7 +44,7 @@ async def ready(request: Request[Any, Any, Any]) -> Readiness:
             applied = {row["migration_id"] for row in await WebRepository(conn).fetch_rows("applied_migrations")}
     except Exception:
         raise service_unavailable("The database is not reachable", retry_after=2) from None
-    missing = [m for m in known_migration_ids() if m not in applied]
+    missing = [m for m in _expected_migrations() if m not in applied]
     if missing:
         raise service_unavailable(f"Migrations not applied: {', '.join(missing)}", retry_after=5)
     return Readiness(status="ready", database="ok", migrations="current")

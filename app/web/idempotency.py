@@ -48,7 +48,8 @@ async def idempotent(
     if await repository.claim_idempotency_key(owner, key, fingerprint):
         response = await create()
         body = encode_json(response.content)
-        location = response.headers.get("location")
+        # Response.headers is a plain dict: the handler may have written "Location" in any letter case.
+        location = next((str(v) for k, v in response.headers.items() if k.lower() == "location"), None)
         await repository.store_idempotent_response(owner, key, response.status_code, body, location)
         return response
     stored = await repository.idempotent_response(owner, key)

@@ -12,7 +12,6 @@ import msgspec
 from app.web.validation import Check, KeepWhitespace
 
 
-
 class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Base of every request body: unknown fields are refused (and app.web.validation lists every problem)."""
 

@@ -93,7 +93,27 @@ def decode_strict(raw: bytes, struct_type: type[msgspec.Struct]) -> msgspec.Stru
         document = _DOCUMENT_DECODER.decode(raw) if raw.strip() else None
     except msgspec.DecodeError as exc:
         raise AppError(400, f"Malformed JSON: {exc}") from None
+    except UnicodeDecodeError:
+        raise AppError(400, "Malformed JSON: not valid UTF-8") from None
+    except RecursionError:
+        raise AppError(400, "Malformed JSON: nested too deeply") from None
     return validate_document(document, struct_type)
+
+
+def _contains_nul(value: Any) -> bool:
+    """Whether any string inside `value` holds U+0000 (iterative: a deeply nested document must not recurse)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+    return False
 
 
 def validate_document(document: Any, struct_type: type[msgspec.Struct]) -> msgspec.Struct:
@@ -111,6 +131,10 @@ def validate_document(document: Any, struct_type: type[msgspec.Struct]) -> msgsp
                 errors.append(FieldError(key=spec.name, message="Field required"))
             continue
         value = document[spec.name]
+        if _contains_nul(value):
+            # PostgreSQL text cannot hold U+0000: refused here instead of failing in the database.
+            errors.append(FieldError(key=spec.name, message="Must not contain NUL characters"))
+            continue
         if spec.trim and isinstance(value, str):
             value = value.strip()
         try:
