@@ -33,6 +33,13 @@ WHERE topic = :topic AND seq > :after_seq
 ORDER BY seq
 LIMIT :limit;
 
+-- name: last_event
+-- The newest event of a topic (the hub hands it to subscribers after a reconnect; the prune keeps it).
+SELECT topic, seq, payload FROM events
+WHERE topic = :topic
+ORDER BY seq DESC
+LIMIT 1;
+
 -- name: replay_window
 -- Whether events after :after_seq can still be replayed: the oldest kept seq and the last one of the topic.
 SELECT COALESCE((SELECT min(seq) FROM events WHERE topic = :topic), 0) AS oldest_seq,

@@ -1,3 +1,58 @@
-from app.areas import Area
+"""Real-time auctions (auctions.md): routes, the socket, the closer, demo data."""
 
-area = Area(name="auctions")
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from litestar import Litestar
+
+from app.areas import Area
+from app.auctions.controller import ProductsController, auction_page
+from app.auctions.demo import seed_demo
+from app.auctions.feed import auction_socket
+from app.auctions.service import CLOSE_BATCH, close_due_auctions
+
+log = logging.getLogger("app.auctions")
+
+
+async def close_ended_auctions(app: Litestar) -> int:
+    """Close every auction whose end has passed, in batches, each batch in one transaction with its kind 5
+    events. Safe in any number of processes at once (FOR UPDATE SKIP LOCKED)."""
+    total = 0
+    while True:
+        async with app.state.pool.connection() as conn:
+            closed = await close_due_auctions(conn)
+        total += len(closed)
+        if len(closed) < CLOSE_BATCH:
+            return total
+
+
+async def close_at_startup(app: Litestar) -> None:
+    """Auctions that ended while no process was running are closed before the server takes requests."""
+    try:
+        closed = await close_ended_auctions(app)
+    except Exception:
+        log.exception("closing ended auctions at start-up failed; the closer loop will retry")
+        return
+    if closed:
+        log.info("closed %d auctions that ended while the server was stopped", closed)
+
+
+async def closer_loop(app: Litestar) -> None:
+    interval = app.state.settings.closer_interval
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await close_ended_auctions(app)
+        except Exception:
+            log.exception("closing ended auctions failed; retrying in %.1f s", interval)
+
+
+area = Area(
+    name="auctions",
+    route_handlers=[ProductsController, auction_socket, auction_page],
+    on_startup=[close_at_startup],
+    background=[closer_loop],
+    seed_demo=seed_demo,
+)

@@ -26,6 +26,8 @@ log = logging.getLogger("app.realtime")
 
 MAX_REPLAY = 10_000
 IDLE_CHECK_SECONDS = 15.0
+# The LISTEN connection's name in pg_stat_activity (operators and tests find it by this name).
+LISTENER_APPLICATION_NAME = "marketplace-listen"
 
 
 class Dropped(Exception):
@@ -173,7 +175,9 @@ class Hub:
         ping = load_sql("realtime")["ping"].query
         while True:
             try:
-                async with await AsyncConnection.connect(self.database_url, autocommit=True) as conn:
+                async with await AsyncConnection.connect(
+                    self.database_url, autocommit=True, application_name=LISTENER_APPLICATION_NAME
+                ) as conn:
                     await conn.execute(listen)
                     self.listener_pid = conn.info.backend_pid
                     self.connected.set()
@@ -196,9 +200,21 @@ class Hub:
         """After (re)connecting: deliver what was committed while we were not listening."""
         for _, callback in self._callbacks:
             callback(None, None)
-        for topic, last in list(self._last_seq.items()):
-            for event in await self.fetch_events(topic, last):
-                self._deliver(event)
+        # Every topic with local subscribers, including those that have not received a live event yet (their
+        # subscribers' own position is then the starting point).
+        for topic in list(self._subscribers):
+            last = self._last_seq.get(topic)
+            if last is not None:
+                for event in await self.fetch_events(topic, last):
+                    self._deliver(event)
+                continue
+            # No live event delivered on this topic yet: its subscribers' positions differ (some may still be
+            # taking their snapshot), so hand them the newest event only; each one that is behind fills the gap
+            # from the table itself (Subscription.__aiter__), one that is current skips it.
+            async with self.pool.connection() as conn:
+                newest = await RealtimeRepository(conn).last_event(topic)
+            if newest is not None:
+                self._deliver(newest)
 
     async def _handle(self, raw: str) -> None:
         try:

@@ -34,6 +34,9 @@ class RealtimeRepository(Repository):
     async def events_after(self, topic: str, after_seq: int, limit: int = 10_000) -> list[Event]:
         return await self.fetch_all("events_after", Event, topic=topic, after_seq=after_seq, limit=limit)
 
+    async def last_event(self, topic: str) -> Event | None:
+        return await self.fetch_one("last_event", Event, topic=topic)
+
     async def replay_window(self, topic: str) -> ReplayWindow:
         window = await self.fetch_one("replay_window", ReplayWindow, topic=topic)
         assert window is not None

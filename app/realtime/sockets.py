@@ -16,6 +16,7 @@ from app.realtime.hub import Dropped, Subscription
 from app.realtime.repository import Event
 from app.web.errors import ErrorBody
 
+CLOSE_NORMAL = 1000
 CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_GOING_AWAY = 1001
 
@@ -43,27 +44,49 @@ async def send_json(socket: WebSocket[Any, Any, Any], message: Any) -> None:
     await socket.send_data(_encode(message).decode(), mode="text")
 
 
+# The close tasks started by dropped subscriptions (a reference keeps them from being garbage-collected).
+_closing: set[asyncio.Task[None]] = set()
+
+
 async def pump(
     socket: WebSocket[Any, Any, Any],
     subscription: Subscription,
-    render: Callable[[Event], dict[str, Any] | None],
+    render: Callable[[Event], dict[str, Any] | str | None],
+    *,
+    final: Callable[[Event], bool] | None = None,
 ) -> None:
     """Send the subscription's events (rendered for this socket) and replies, in order, until the socket goes
-    away or the subscription is dropped for being too slow (close 1013: reconnect with ?since=)."""
+    away or the subscription is dropped for being too slow (close 1013: reconnect with ?since=).
+
+    `render` returns the dict to send, or an already encoded JSON text (so that many sockets can share one
+    encoding of an event), or None to skip the event. When `final(event)` is true for an event just sent, the
+    socket is closed normally (1000) after it and the pump returns (a finished auction, say)."""
     current = asyncio.current_task()
 
     def on_drop() -> None:
         # The pump may be blocked writing to a client that does not read: stop it, then close the socket.
         if current is not None:
             current.cancel()
-        asyncio.get_running_loop().create_task(_close(socket, CLOSE_TRY_AGAIN_LATER, "too slow; resume with since"))
+        task = asyncio.get_running_loop().create_task(
+            _close(socket, CLOSE_TRY_AGAIN_LATER, "too slow; resume with since")
+        )
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
 
     subscription.on_drop = on_drop
     with contextlib.suppress(Dropped, WebSocketDisconnect, asyncio.CancelledError, RuntimeError):
         async for item in subscription:
             message = render(item) if isinstance(item, Event) else item
-            if message is not None:
+            if message is None:
+                continue
+            if isinstance(message, str):
+                await socket.send_data(message, mode="text")
+            else:
                 await send_json(socket, message)
+            if final is not None and isinstance(item, Event) and final(item):
+                subscription.on_drop = None
+                await _close(socket, CLOSE_NORMAL, "")
+                return
 
 
 async def _close(socket: WebSocket[Any, Any, Any], code: int, reason: str) -> None:

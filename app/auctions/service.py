@@ -1,0 +1,176 @@
+"""The rules of an auction that HTTP and the WebSocket share: placing a bid, cancelling, closing, and the events
+each announces on the product's topic (auctions.md, realtime.md).
+
+Every function runs inside the caller's transaction; the events it publishes are announced on commit only.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection
+
+from app.auctions.repository import AuctionsRepository
+from app.auctions.schemas import PlacedBid
+from app.realtime.repository import publish
+from app.web.errors import AppError, forbidden, not_found, status_conflict, unprocessable
+
+log = logging.getLogger("app.auctions")
+
+# Gobid's message kinds (auctions.md, "WebSocket").
+PLACE_BID = 0
+BID_ACCEPTED = 1
+BID_REFUSED = 2
+INVALID_MESSAGE = 3
+NEW_BID = 4
+FINISHED = 5
+SNAPSHOT = 6
+EXTENDED = 7
+
+CLOSE_BATCH = 100
+
+
+def topic_of(product_id: UUID | str) -> str:
+    return f"product:{product_id}"
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:.2f}"
+
+
+async def place_bid(
+    conn: AsyncConnection[Any], product_id: UUID, bidder_id: UUID, amount: Decimal, *, origin: str | None = None
+) -> PlacedBid:
+    """Lock the product, judge the bid, record it and announce it (kind 4; kind 1 for the socket named by
+    `origin`), plus kind 7 when anti-sniping moved the end. Raises AppError: 404 unknown product, 409 closed or
+    ended, 422 own auction or too low (the message states the minimum)."""
+    auctions = AuctionsRepository(conn)
+    judged = await auctions.lock_product_for_bid(product_id, bidder_id, amount)
+    if judged is None:
+        raise not_found("Product not found")
+    if judged.outcome == "closed":
+        raise _closed(judged.status)
+    if judged.outcome == "ended":
+        raise _closed("closed", "The auction has ended")
+    if judged.outcome == "own_auction":
+        raise unprocessable("You cannot bid on your own auction", key="amount")
+    if judged.outcome == "too_low":
+        raise unprocessable(f"Bid too low: the minimum is {_money(judged.minimum)}", key="amount")
+    recorded = await auctions.record_bid(product_id, bidder_id, amount, judged.at)
+    extended = recorded.ends_at != judged.auction_end
+    event: dict[str, Any] = {
+        "kind": NEW_BID,
+        "amount": amount,
+        "user_id": bidder_id,
+        "bid_id": recorded.id,
+        "ends_at": recorded.ends_at,
+        "minimum_bid": recorded.minimum_bid,
+    }
+    if origin is not None:
+        event["origin"] = origin
+    seq = await publish(conn, topic_of(product_id), event)
+    if extended:
+        await publish(
+            conn,
+            topic_of(product_id),
+            {
+                "kind": EXTENDED,
+                "ends_at": recorded.ends_at,
+                "message": f"A late bid extended the auction by {judged.extend_seconds} s",
+            },
+        )
+    return PlacedBid(
+        id=recorded.id,
+        product_id=product_id,
+        bidder_id=bidder_id,
+        amount=amount,
+        created_at=recorded.created_at,
+        seq=seq,
+        ends_at=recorded.ends_at,
+        extended=extended,
+        minimum_bid=recorded.minimum_bid,
+    )
+
+
+def _closed(status: str, detail: str | None = None) -> AppError:
+    error = status_conflict(status)
+    if detail:
+        error.detail = detail
+    else:
+        error.detail = f"The auction is {status}"
+    return error
+
+
+async def cancel_auction(conn: AsyncConnection[Any], product_id: UUID, seller_id: UUID) -> None:
+    """The seller withdraws an auction before its first bid; announced as kind 5 with status cancelled."""
+    result = await AuctionsRepository(conn).cancel_product(product_id, seller_id)
+    if result is None:
+        raise not_found("Product not found")
+    if result.seller_id != seller_id:
+        raise forbidden("Only the seller can cancel an auction")
+    if result.cancelled:
+        await publish(
+            conn,
+            topic_of(product_id),
+            {
+                "kind": FINISHED,
+                "status": "cancelled",
+                "winner_id": None,
+                "amount": None,
+                "message": "The seller cancelled the auction",
+            },
+        )
+        return
+    if result.status != "open":
+        raise _closed(result.status)
+    if result.ended:
+        raise _closed("closed", "The auction has ended")
+    raise _closed("open", "The auction already has bids and can no longer be cancelled")
+
+
+async def close_due_auctions(conn: AsyncConnection[Any]) -> list[UUID]:
+    """Close one batch of ended auctions and announce each (kind 5 with the winner) in the same transaction."""
+    closed = await AuctionsRepository(conn).close_due_auctions(CLOSE_BATCH)
+    for auction in closed:
+        if auction.winner_id is None:
+            message = "The auction finished without bids"
+        else:
+            message = f"Sold for {_money(auction.winning_bid or Decimal(0))}"
+        await publish(
+            conn,
+            topic_of(auction.id),
+            {
+                "kind": FINISHED,
+                "status": "closed",
+                "winner_id": auction.winner_id,
+                "amount": auction.winning_bid,
+                "message": message,
+            },
+        )
+    return [auction.id for auction in closed]
+
+
+def render_event(payload: dict[str, Any], seq: int, subscription_id: str) -> dict[str, Any]:
+    """An event as one socket sees it: with its seq, and kind 4 turned into kind 1 for the socket that placed
+    the bid (its subscription id is the event's origin)."""
+    message = dict(payload)
+    origin = message.pop("origin", None)
+    message["seq"] = seq
+    if message.get("kind") == NEW_BID and origin is not None and origin == subscription_id:
+        message["kind"] = BID_ACCEPTED
+        message["message"] = "Bid accepted"
+    return message
+
+
+def finished_message(status: str, winner_id: UUID | None, amount: Decimal | None, seq: int) -> dict[str, Any]:
+    return {
+        "kind": FINISHED,
+        "status": status,
+        "winner_id": winner_id,
+        "amount": amount,
+        "seq": seq,
+        "message": "The auction is finished" if status == "closed" else "The seller cancelled the auction",
+    }

@@ -1,0 +1,496 @@
+"""Benchmark of the real-time auctions (realtime.md "Measured, not assumed"). Run by hand, not by the tests:
+
+    .venv/bin/python -m loadtest.bench_realtime [--seconds 3] [--subscribers 100,1000]
+
+On a fresh database it creates, it starts two `app serve` processes (RATE_LIMITS=off, ACCESS_LOG=off) and
+measures, all on loopback:
+
+1. accepted bids/s on one product, and across 50 products (HTTP bidders spread over both processes);
+2. the baseline: the bare `INSERT ...; NOTIFY` transaction through a pool like the app's, same concurrency;
+3. with N subscribers spread over both processes (100, then 1,000), at increasing bid rates, the delay from a
+   bid's acknowledgement (the 201 reaching the bidder) to its receipt by the LAST subscriber: p50/p99/max;
+4. the same clients against a bare `websockets` broadcast server (two processes, loadtest/bare_broadcast.py).
+
+Goals: deliveries/s at which p99 < 100 ms, app vs bare >= 0.6; accepted bids/s across products vs the bare
+transaction >= 0.5. The results (machine, command, date, raw figures, ratios) go into docs/performance.md.
+Every phase is bounded in time; the whole run takes a few minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import random
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import msgspec
+from websockets.asyncio.client import ClientConnection, connect
+
+from loadtest.harness import (
+    PYTHON,
+    ROOT,
+    Server,
+    free_port,
+    fresh_database,
+    machine_line,
+    now_iso,
+    start_app,
+    write_section,
+)
+from loadtest.rawhttp import RawHTTP
+
+P99_GOAL_MS = 100.0
+CONCURRENCY = 32  # HTTP bidders in the throughput phases (and tasks in the baseline)
+PASSWORD = "bench password 1"
+
+
+class _Seq(msgspec.Struct):
+    seq: int = -1
+    kind: int = -1
+
+
+_decode_seq = msgspec.json.Decoder(_Seq).decode
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+# Subscribers ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Fleet:
+    """N WebSocket subscribers; for each seq, how many received it and when the last one did."""
+
+    sockets: list[ClientConnection] = field(default_factory=list)
+    last_receipt: dict[int, float] = field(default_factory=dict)
+    receipts: dict[int, int] = field(default_factory=dict)
+    closed: int = 0
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def add(self, url: str, count: int) -> None:
+        async def one() -> None:
+            ws = await connect(url, open_timeout=60, max_size=None, ping_interval=None)
+            self.sockets.append(ws)
+            self.tasks.append(asyncio.create_task(self._read(ws)))
+
+        for start in range(0, count, 50):
+            await asyncio.gather(*(one() for _ in range(min(50, count - start))))
+
+    async def _read(self, ws: ClientConnection) -> None:
+        last, receipts = self.last_receipt, self.receipts
+        try:
+            async for raw in ws:
+                now = time.perf_counter()
+                message = _decode_seq(raw)
+                if message.seq < 0 or message.kind == 6:
+                    continue
+                seq = message.seq
+                receipts[seq] = receipts.get(seq, 0) + 1
+                if now > last.get(seq, 0.0):
+                    last[seq] = now
+        except Exception:
+            pass
+        self.closed += 1
+
+    def reset(self) -> None:
+        self.last_receipt.clear()
+        self.receipts.clear()
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*(ws.close() for ws in self.sockets), return_exceptions=True)
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+@dataclass
+class Step:
+    rate: float
+    sent: int
+    acked: int
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    complete: float  # share of (acked events x subscribers) that arrived
+    deliveries_per_s: float
+
+    @property
+    def ok(self) -> bool:
+        return self.p99_ms < P99_GOAL_MS and self.complete >= 0.999
+
+
+async def run_rate(
+    fleet: Fleet, subscribers: int, rate: float, seconds: float, publish: Callable[[int], Awaitable[int | None]]
+) -> Step:
+    """Publish at `rate`/s for `seconds`; each publish returns the seq it was acknowledged with (or None)."""
+    fleet.reset()
+    acks: dict[int, float] = {}
+    sent = 0
+    tasks: list[asyncio.Task[None]] = []
+
+    async def one(i: int) -> None:
+        seq = await publish(i)
+        if seq is not None:
+            acks[seq] = time.perf_counter()
+
+    start = time.perf_counter()
+    total = int(rate * seconds)
+    for i in range(total):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(i)))
+        sent += 1
+    await asyncio.gather(*tasks, return_exceptions=True)
+    elapsed = time.perf_counter() - start
+    # Let the stragglers arrive (bounded).
+    deadline = time.perf_counter() + 5
+    while time.perf_counter() < deadline and any(fleet.receipts.get(s, 0) < subscribers for s in acks):  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    delays = [(fleet.last_receipt[s] - t) * 1000 for s, t in acks.items() if s in fleet.last_receipt]
+    delivered = sum(fleet.receipts.get(s, 0) for s in acks)
+    expected = len(acks) * subscribers
+    return Step(
+        rate=rate,
+        sent=sent,
+        acked=len(acks),
+        p50_ms=percentile(delays, 50),
+        p99_ms=percentile(delays, 99),
+        max_ms=max(delays) if delays else float("nan"),
+        complete=delivered / expected if expected else 0.0,
+        deliveries_per_s=delivered / elapsed,
+    )
+
+
+async def sweep(
+    fleet: Fleet, subscribers: int, rates: list[float], seconds: float, publish: Callable[[int], Awaitable[int | None]]
+) -> list[Step]:
+    steps = []
+    for rate in rates:
+        step = await run_rate(fleet, subscribers, rate, seconds, publish)
+        steps.append(step)
+        print(
+            f"    {rate:>6.0f}/s sent {step.sent} acked {step.acked}  p50 {step.p50_ms:.1f} p99 {step.p99_ms:.1f} "
+            f"max {step.max_ms:.1f} ms  complete {step.complete:.4f}  {step.deliveries_per_s:,.0f} deliveries/s",
+            flush=True,
+        )
+        if not step.ok:
+            break
+    return steps
+
+
+def best(steps: list[Step]) -> float:
+    return max((s.deliveries_per_s for s in steps if s.ok), default=0.0)
+
+
+# The app ----------------------------------------------------------------------------------------------------
+
+
+async def signup(client: httpx.AsyncClient, email: str) -> dict[str, str]:
+    await client.post("/api/v1/users/signupuser", json={"user_name": "Bench", "email": email, "password": PASSWORD})
+    response = await client.post("/api/v1/auth/token", json={"email": email, "password": PASSWORD})
+    response.raise_for_status()
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def new_product(client: httpx.AsyncClient, seller: dict[str, str], hours: float = 2) -> str:
+    body = {
+        "product_name": "Bench item",
+        "description": "A product for the benchmark.",
+        "baseprice": 1,
+        "min_increment": 1,
+        "auction_end": (datetime.now(UTC) + timedelta(hours=hours)).isoformat(),
+    }
+    response = await client.post("/api/v1/products/", json=body, headers=seller)
+    response.raise_for_status()
+    return response.json()["product_id"]
+
+
+async def bid_throughput(
+    servers: list[Server], bidders: list[dict[str, str]], products: list[str], seconds: float
+) -> tuple[float, float]:
+    """Accepted and refused bids per second with CONCURRENCY bidders hammering `products` over both servers
+    (each bidder its own keep-alive connection and account)."""
+    counters = {p: itertools.count(10_000_000) for p in products}  # far above earlier amounts
+    accepted = refused = 0
+    stop = time.perf_counter() + seconds
+
+    async def worker(n: int) -> None:
+        nonlocal accepted, refused
+        http = RawHTTP.for_url(servers[n % len(servers)].url, bidders[n % len(bidders)])
+        try:
+            while time.perf_counter() < stop:
+                product = random.choice(products)
+                status, _ = await http.request(
+                    "POST", f"/api/v1/products/{product}/bids", {"amount": next(counters[product])}
+                )
+                if status == 201:
+                    accepted += 1
+                else:
+                    refused += 1
+        finally:
+            await http.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(n) for n in range(CONCURRENCY)))
+    elapsed = time.perf_counter() - start
+    return accepted / elapsed, refused / elapsed
+
+
+async def bare_transaction_rate(database_url: str, seconds: float) -> float:
+    """INSERT + pg_notify in one transaction, CONCURRENCY tasks, through a pool configured like the app's."""
+    from app.config import settings_from_env
+    from app.db.pool import make_pool
+    from app.db.sql import parse_sql
+
+    statements = parse_sql((ROOT / "loadtest" / "bench_realtime.sql").read_text())
+    settings = settings_from_env({"DATABASE_URL": database_url, "DB_POOL_MAX": str(CONCURRENCY)})
+    pool = make_pool(settings, database_url)
+    await pool.open(wait=True)
+    done = 0
+    try:
+        async with pool.connection() as conn:
+            await conn.execute(statements["create_bare_table"].query)
+        stop = time.perf_counter() + seconds
+
+        async def worker(n: int) -> None:
+            nonlocal done
+            while time.perf_counter() < stop:
+                async with pool.connection() as conn:
+                    await conn.execute(statements["bare_insert"].query, {"product_id": n % 50, "amount": 10 + done})
+                    await conn.execute(statements["bare_notify"].query, {"payload": '{"topic":"x","seq":1}'})
+                done += 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(n) for n in range(CONCURRENCY)))
+        return done / (time.perf_counter() - start)
+    finally:
+        await pool.close()
+
+
+# The bare broadcast server ----------------------------------------------------------------------------------
+
+
+def start_bare_broadcast() -> Server:
+    port = free_port()
+    process = subprocess.Popen(
+        [PYTHON, "-m", "loadtest.bare_broadcast", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    server = Server(url=f"http://127.0.0.1:{port}", process=process)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), __import__("socket").create_connection(("127.0.0.1", port), timeout=1):
+            return server
+        time.sleep(0.1)
+    raise RuntimeError("the bare broadcast server did not start")
+
+
+# The run ----------------------------------------------------------------------------------------------------
+
+
+async def fanout_phase(
+    servers: list[Server],
+    bares: list[Server],
+    client_by_server: list[httpx.AsyncClient],
+    seller: dict[str, str],
+    bidder: dict[str, str],
+    subscribers: int,
+    rates: list[float],
+    seconds: float,
+) -> dict[str, Any]:
+    product = await new_product(client_by_server[0], seller)
+    fleet = Fleet()
+    for n, server in enumerate(servers):
+        url = server.url.replace("http://", "ws://") + f"/api/v1/products/ws/subscribe/{product}"
+        await fleet.add(url, subscribers // 2 + (subscribers % 2 if n == 0 else 0))
+    await asyncio.sleep(1)
+    amounts = itertools.count(10)
+
+    idle: list[list[RawHTTP]] = [[], []]
+
+    async def app_publish(i: int) -> int | None:
+        side = i % 2
+        http = idle[side].pop() if idle[side] else RawHTTP.for_url(servers[side].url, bidder)
+        try:
+            status, body = await http.request("POST", f"/api/v1/products/{product}/bids", {"amount": next(amounts)})
+        finally:
+            idle[side].append(http)
+        return msgspec.json.decode(body)["seq"] if status == 201 else None
+
+    print(f"  app, {subscribers} subscribers", flush=True)
+    app_steps = await sweep(fleet, subscribers, rates, seconds, app_publish)
+    await fleet.close()
+    for http in idle[0] + idle[1]:
+        await http.close()
+
+    bare_fleet = Fleet()
+    for n, server in enumerate(bares):
+        await bare_fleet.add(
+            server.url.replace("http://", "ws://") + "/", subscribers // 2 + (subscribers % 2 if n == 0 else 0)
+        )
+    publishers = [
+        await connect(server.url.replace("http://", "ws://") + "/publish", ping_interval=None) for server in bares
+    ]
+    locks = [asyncio.Lock() for _ in publishers]
+    padding = "x" * 120  # about the size of a kind 4 message
+
+    async def bare_publish(i: int) -> int | None:
+        message = msgspec.json.encode({"kind": 4, "seq": i, "amount": 10 + i, "pad": padding}).decode()
+
+        async def one(k: int) -> None:
+            async with locks[k]:  # one message in flight per publisher: the ack is for this one
+                await publishers[k].send(message)
+                await publishers[k].recv()
+
+        await asyncio.gather(*(one(k) for k in range(len(publishers))))
+        return i
+
+    print(f"  bare websockets, {subscribers} subscribers", flush=True)
+    bare_steps = await sweep(bare_fleet, subscribers, rates, seconds, bare_publish)
+    for publisher in publishers:
+        await publisher.close()
+    await bare_fleet.close()
+    return {"subscribers": subscribers, "app": app_steps, "bare": bare_steps}
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    started = time.perf_counter()
+    with fresh_database() as database_url:
+        servers = [start_app(database_url, workers=1) for _ in range(2)]
+        bares = [start_bare_broadcast() for _ in range(2)]
+        clients = [
+            httpx.AsyncClient(base_url=s.url, timeout=30, limits=httpx.Limits(max_connections=CONCURRENCY))
+            for s in servers
+        ]
+        try:
+            seller = await signup(clients[0], "seller@bench.example")
+            bidders = [await signup(clients[0], f"bidder{n}@bench.example") for n in range(CONCURRENCY)]
+            one = [await new_product(clients[0], seller)]
+            many = [await new_product(clients[0], seller) for _ in range(50)]
+
+            print("bids/s, one product", flush=True)
+            single = await bid_throughput(servers, bidders, one, args.seconds * 2)
+            print(f"  accepted {single[0]:.0f}/s, refused {single[1]:.0f}/s", flush=True)
+            print("bids/s, 50 products", flush=True)
+            spread = await bid_throughput(servers, bidders, many, args.seconds * 2)
+            print(f"  accepted {spread[0]:.0f}/s, refused {spread[1]:.0f}/s", flush=True)
+            print("bare INSERT + NOTIFY transactions/s", flush=True)
+            bare_tx = await bare_transaction_rate(database_url, args.seconds * 2)
+            print(f"  {bare_tx:.0f}/s", flush=True)
+
+            phases = []
+            for subscribers in args.subscribers:
+                rates = [10, 25, 50, 100, 200, 400] if subscribers <= 100 else [2, 5, 10, 20, 40, 80]
+                print(f"fan-out to {subscribers} subscribers", flush=True)
+                phases.append(
+                    await fanout_phase(servers, bares, clients, seller, bidders[0], subscribers, rates, args.seconds)
+                )
+        finally:
+            for client in clients:
+                await client.aclose()
+            for server in [*servers, *bares]:
+                server.stop()
+    report(args, single, spread, bare_tx, phases, time.perf_counter() - started)
+
+
+def _steps_table(steps: list[Step]) -> str:
+    rows = [
+        "| bids/s asked | acked | p50 ms | p99 ms | max ms | delivered | deliveries/s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in steps:
+        rows.append(
+            f"| {s.rate:.0f} | {s.acked} | {s.p50_ms:.1f} | {s.p99_ms:.1f} | {s.max_ms:.1f} | {s.complete:.2%} "
+            f"| {s.deliveries_per_s:,.0f} |"
+        )
+    return "\n".join(rows)
+
+
+def report(
+    args: argparse.Namespace,
+    single: tuple[float, float],
+    spread: tuple[float, float],
+    bare_tx: float,
+    phases: list[dict[str, Any]],
+    elapsed: float,
+) -> None:
+    verdict = "met" if spread[0] / bare_tx >= 0.5 else "NOT met"
+    lines = [
+        "## Real-time auctions",
+        "",
+        f"Run: {now_iso()} on {machine_line()}, {elapsed:.0f} s in all.",
+        f"Command: `.venv/bin/python -m loadtest.bench_realtime {' '.join(sys.argv[1:])}`".rstrip() + " "
+        "(two `app serve` processes, RATE_LIMITS=off, ACCESS_LOG=off, a fresh database; clients, servers and "
+        "PostgreSQL share the same cores, all on loopback).",
+        "",
+        "| what | measured | ratio | goal | |",
+        "|---|---|---|---|---|",
+        f"| accepted bids/s on one product ({CONCURRENCY} HTTP bidders) | {single[0]:,.0f} "
+        f"(refused {single[1]:,.0f}/s) | | | |",
+        f"| accepted bids/s across 50 products vs bare INSERT+NOTIFY transactions/s | {spread[0]:,.0f} vs "
+        f"{bare_tx:,.0f} | **{spread[0] / bare_tx:.2f}** | ≥ 0.5 | {verdict} |",
+    ]
+    for phase in phases:
+        app_best, bare_best = best(phase["app"]), best(phase["bare"])
+        ratio = app_best / bare_best if bare_best else float("nan")
+        lines.append(
+            f"| {phase['subscribers']} subscribers: deliveries/s with p99 < {P99_GOAL_MS:.0f} ms, app vs bare "
+            f"websockets | {app_best:,.0f} vs {bare_best:,.0f} | **{ratio:.2f}** | ≥ 0.6 | "
+            f"{'met' if ratio >= 0.6 else 'NOT met'} |"
+        )
+    lines.append("")
+    lines.append(
+        "Delay = time from the bidder receiving its 201 (with the seq) to the LAST subscriber receiving that seq; "
+        "a rate step counts only if p99 < 100 ms and every subscriber got every event. Raw figures:"
+    )
+    for phase in phases:
+        lines += [
+            "",
+            f"**{phase['subscribers']} subscribers, app** (half on each process)",
+            "",
+            _steps_table(phase["app"]),
+        ]
+        lines += [
+            "",
+            f"**{phase['subscribers']} subscribers, bare websockets broadcast** (two processes)",
+            "",
+            _steps_table(phase["bare"]),
+        ]
+    write_section("realtime", "\n".join(lines))
+    print("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of each rate step (throughput: twice)")
+    parser.add_argument(
+        "--subscribers", type=lambda s: [int(x) for x in s.split(",")], default=[100, 1000], help="e.g. 100,1000"
+    )
+    args = parser.parse_args()
+    import uvloop
+
+    uvloop.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+-- Auctions (auctions.md): products, bids, closing. Events of an auction go to topic 'product:<id>' through
+-- sql/realtime.sql (publish_event) in the same transaction as the change they announce.
+-- Time checks use clock_timestamp(), not now(): a transaction that waited for a product's row lock must judge
+-- "has the auction ended?" at the moment it holds the lock, not when it began.
+
+-- name: create_product
+-- A new open auction. min_increment and extend_seconds fall back to the column defaults when NULL.
+INSERT INTO products (seller_id, product_name, description, baseprice, min_increment, auction_end, extend_seconds)
+VALUES (:seller_id, :product_name, :description, :baseprice,
+        COALESCE(:min_increment::numeric, 0.01), :auction_end, COALESCE(:extend_seconds::integer, 0))
+RETURNING id;
+
+-- name: create_product_with_id
+-- Demo data: the same product at every run (ON CONFLICT keeps the seed idempotent); nothing when it exists.
+INSERT INTO products (id, seller_id, product_name, description, baseprice, min_increment, auction_end,
+                      extend_seconds)
+VALUES (:id, :seller_id, :product_name, :description, :baseprice, :min_increment, :auction_end, :extend_seconds)
+ON CONFLICT (id) DO NOTHING
+RETURNING id;
+
+-- name: product_view
+-- One product as the API shows it, with the smallest acceptable next bid and the last seq of its topic. Read
+-- in one statement, so the state and the seq describe the same moment (the WebSocket snapshot relies on it).
+SELECT p.id, p.seller_id, p.product_name, p.description, p.baseprice, p.min_increment,
+       p.auction_end, p.auction_end AS ends_at, p.extend_seconds, p.status,
+       COALESCE(p.current_bid, p.baseprice) AS current_price,
+       p.current_bid, p.current_bidder_id,
+       CASE WHEN p.current_bid IS NULL THEN p.baseprice
+            ELSE GREATEST(p.baseprice, p.current_bid + p.min_increment) END AS minimum_bid,
+       p.bid_count, p.bidder_count, p.winner_id, p.winning_bid, p.closed_at, p.created_at, p.updated_at,
+       COALESCE((SELECT ts.last_seq FROM topic_seq ts WHERE ts.topic = 'product:' || p.id::text), 0) AS last_seq
+FROM products p
+WHERE p.id = :product_id;
+
+-- name: product_exists
+SELECT EXISTS (SELECT 1 FROM products WHERE id = :product_id) AS found;
+
+-- name: list_products
+-- Products newest first, optionally of one status, keyset-paginated on (created_at, id); fetches :limit + 1.
+SELECT p.id, p.seller_id, p.product_name, p.description, p.baseprice, p.min_increment,
+       p.auction_end AS ends_at, p.status,
+       COALESCE(p.current_bid, p.baseprice) AS current_price, p.current_bid, p.current_bidder_id,
+       p.bid_count, p.bidder_count, p.winner_id, p.winning_bid, p.created_at
+FROM products p
+WHERE (:status::text IS NULL OR p.status = :status::text)
+  AND (:after_created_at::timestamptz IS NULL
+       OR (p.created_at, p.id) < (:after_created_at::timestamptz, :after_id::uuid))
+ORDER BY p.created_at DESC, p.id DESC
+LIMIT :limit + 1;
+
+-- name: list_bids
+-- A product's bid history, newest first, keyset-paginated on (created_at, id); fetches :limit + 1.
+SELECT b.id, b.product_id, b.bidder_id, b.bid_amount AS amount, b.created_at
+FROM bids b
+WHERE b.product_id = :product_id
+  AND (:after_created_at::timestamptz IS NULL
+       OR (b.created_at, b.id) < (:after_created_at::timestamptz, :after_id::bigint))
+ORDER BY b.created_at DESC, b.id DESC
+LIMIT :limit + 1;
+
+-- name: lock_product_for_bid
+-- First statement of a bid: waits for and locks the product's row (every bid on one product is serialized
+-- here, on any process), then judges the bid against the state it now holds. outcome is 'accepted', 'closed'
+-- (not open any more), 'ended' (end passed, not yet closed by the closer), 'own_auction' or 'too_low';
+-- minimum is the smallest acceptable amount (baseprice for the first bid); at is the moment of the judgement,
+-- which becomes the bid's time. No row: unknown product.
+-- Every judged value is an expression over the locked row itself: when the row changed while we waited,
+-- PostgreSQL re-evaluates these on the newest version (a joined subquery would keep its stale values).
+SELECT p.id, p.seller_id, p.status, p.auction_end, p.extend_seconds, p.min_increment, p.current_bid,
+       CASE WHEN p.current_bid IS NULL THEN p.baseprice
+            ELSE GREATEST(p.baseprice, p.current_bid + p.min_increment) END AS minimum,
+       clock_timestamp() AS at,
+       CASE WHEN p.status <> 'open' THEN 'closed'
+            WHEN clock_timestamp() >= p.auction_end THEN 'ended'
+            WHEN p.seller_id = :bidder_id THEN 'own_auction'
+            WHEN :amount::numeric < CASE WHEN p.current_bid IS NULL THEN p.baseprice
+                                         ELSE GREATEST(p.baseprice, p.current_bid + p.min_increment) END
+                THEN 'too_low'
+            ELSE 'accepted' END AS outcome
+FROM products p
+WHERE p.id = :product_id
+FOR UPDATE;
+
+-- name: record_bid
+-- Second statement of an accepted bid, run while lock_product_for_bid's lock is held (so this statement's
+-- snapshot sees every earlier bid): the bid row, and the product's leading bid and counters. Anti-sniping: when
+-- the bid lands within extend_seconds of the end, the end moves to :at + extend_seconds. Returns the bid and
+-- the (possibly moved) end.
+WITH bid AS (
+    INSERT INTO bids (product_id, bidder_id, bid_amount, created_at)
+    VALUES (:product_id, :bidder_id, :amount, :at)
+    RETURNING id, created_at
+), product AS (
+    UPDATE products p
+    SET current_bid = :amount,
+        current_bidder_id = :bidder_id,
+        bid_count = p.bid_count + 1,
+        bidder_count = p.bidder_count
+            + CASE WHEN EXISTS (SELECT 1 FROM bids b WHERE b.product_id = p.id AND b.bidder_id = :bidder_id)
+                   THEN 0 ELSE 1 END,
+        auction_end = CASE WHEN p.extend_seconds > 0
+                                AND p.auction_end < :at::timestamptz + make_interval(secs => p.extend_seconds)
+                           THEN :at::timestamptz + make_interval(secs => p.extend_seconds)
+                           ELSE p.auction_end END,
+        updated_at = :at
+    WHERE p.id = :product_id
+    RETURNING p.auction_end, p.min_increment, p.baseprice
+)
+SELECT bid.id, bid.created_at, product.auction_end AS ends_at,
+       GREATEST(product.baseprice, :amount::numeric + product.min_increment) AS minimum_bid
+FROM bid, product;
+
+-- name: cancel_product
+-- The seller withdraws an open auction that has no bid yet. Locks the row first (a concurrent bid either
+-- committed before, and then bid_count > 0, or waits and then finds the auction cancelled). Returns the state
+-- found and whether it was cancelled; no row: unknown product.
+WITH target AS (
+    SELECT id, seller_id, status, bid_count, auction_end, clock_timestamp() AS at
+    FROM products
+    WHERE id = :product_id
+    FOR UPDATE
+), cancelled AS (
+    UPDATE products p
+    SET status = 'cancelled', closed_at = t.at, updated_at = t.at
+    FROM target t
+    WHERE p.id = t.id AND t.seller_id = :seller_id AND t.status = 'open' AND t.bid_count = 0
+      AND t.at < t.auction_end
+    RETURNING p.id
+)
+SELECT t.seller_id, t.status, t.bid_count, (t.at >= t.auction_end) AS ended,
+       EXISTS (SELECT 1 FROM cancelled) AS cancelled
+FROM target t;
+
+-- name: close_due_auctions
+-- The closer (every process runs it every CLOSER_INTERVAL seconds, and once at start-up): open auctions whose
+-- end has passed become closed with their winner and winning bid. SKIP LOCKED: a row another process is
+-- closing (or a bid is being placed on) is left to that transaction, so an auction is closed exactly once;
+-- a bid that extended the end is re-checked by FOR UPDATE and no longer qualifies. At most :limit per call.
+WITH due AS (
+    SELECT id
+    FROM products
+    WHERE status = 'open' AND auction_end <= clock_timestamp()
+    ORDER BY auction_end
+    LIMIT :limit
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE products p
+SET status = 'closed',
+    winner_id = p.current_bidder_id,
+    winning_bid = p.current_bid,
+    closed_at = clock_timestamp(),
+    updated_at = clock_timestamp()
+FROM due
+WHERE p.id = due.id
+RETURNING p.id, p.winner_id, p.winning_bid, p.auction_end, p.bid_count;
+
+-- name: demo_user_id
+-- Demo data: the id of a demo account that already exists.
+SELECT id FROM users WHERE lower(email) = lower(:email);
