@@ -1,0 +1,329 @@
+"""Statements of sql/clinic.sql."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from app.clinic.schemas import (
+    Access,
+    AccountByEmail,
+    ActivationAttempt,
+    Announcement,
+    AttendantStats,
+    ClinicOut,
+    DayCount,
+    DisplaySnapshot,
+    ForwardedRow,
+    InvitationOut,
+    IssuedRow,
+    QueueSnapshot,
+    RoomOut,
+    RoomRef,
+    ServiceOut,
+    ServiceStats,
+    StaffOut,
+    StepOut,
+    TicketService,
+    TicketStatus,
+    TimeStats,
+    WaitingStep,
+)
+from app.db.sql import Repository
+
+
+class ClinicRepository(Repository):
+    area = "clinic"
+
+    # Clinics and access -------------------------------------------------------------------------------------
+
+    async def create_clinic(self, name: str, slug: str, timezone: str) -> ClinicOut | None:
+        return await self.fetch_one("create_clinic", ClinicOut, name=name, slug=slug, timezone=timezone)
+
+    async def clinic_by_slug(self, slug: str) -> ClinicOut | None:
+        return await self.fetch_one("clinic_by_slug", ClinicOut, slug=slug)
+
+    async def clinic_view(self, clinic_id: int) -> ClinicOut | None:
+        return await self.fetch_one("clinic_view", ClinicOut, clinic_id=clinic_id)
+
+    async def caller_access(self, clinic_id: int, user_id: UUID | None) -> Access | None:
+        return await self.fetch_one("caller_access", Access, clinic_id=clinic_id, user_id=user_id)
+
+    # Services -----------------------------------------------------------------------------------------------
+
+    async def active_services(self, clinic_id: int) -> list[ServiceOut]:
+        return await self.fetch_all("active_services", ServiceOut, clinic_id=clinic_id)
+
+    async def list_services(self, clinic_id: int, after_id: int, limit: int) -> list[ServiceOut]:
+        return await self.fetch_all("list_services", ServiceOut, clinic_id=clinic_id, after_id=after_id, limit=limit)
+
+    async def service_view(self, clinic_id: int, service_id: int) -> ServiceOut | None:
+        return await self.fetch_one("service_view", ServiceOut, clinic_id=clinic_id, service_id=service_id)
+
+    async def create_service(self, clinic_id: int, **fields: Any) -> ServiceOut | None:
+        return await self.fetch_one("create_service", ServiceOut, clinic_id=clinic_id, **fields)
+
+    async def update_service(self, clinic_id: int, service_id: int, **fields: Any) -> ServiceOut | None:
+        return await self.fetch_one("update_service", ServiceOut, clinic_id=clinic_id, service_id=service_id, **fields)
+
+    async def unknown_service_ids(self, clinic_id: int, service_ids: list[int]) -> list[int]:
+        return list(await self.fetch_value("unknown_service_ids", clinic_id=clinic_id, service_ids=service_ids))
+
+    async def active_service_ids(self, clinic_id: int) -> list[int]:
+        return list(await self.fetch_value("active_service_ids", clinic_id=clinic_id))
+
+    async def service_for_ticket(self, clinic_id: int, service_id: int) -> TicketService | None:
+        return await self.fetch_one("service_for_ticket", TicketService, clinic_id=clinic_id, service_id=service_id)
+
+    # Rooms --------------------------------------------------------------------------------------------------
+
+    async def list_rooms(self, clinic_id: int, after_id: int, limit: int) -> list[RoomOut]:
+        return await self.fetch_all("list_rooms", RoomOut, clinic_id=clinic_id, after_id=after_id, limit=limit)
+
+    async def room_view(self, clinic_id: int, room_id: int) -> RoomOut | None:
+        return await self.fetch_one("room_view", RoomOut, clinic_id=clinic_id, room_id=room_id)
+
+    async def create_room(self, clinic_id: int, name: str) -> int | None:
+        return await self.fetch_value("create_room", clinic_id=clinic_id, name=name)
+
+    async def rename_room(self, clinic_id: int, room_id: int, name: str) -> int | None:
+        return await self.fetch_value("rename_room", clinic_id=clinic_id, room_id=room_id, name=name)
+
+    async def release_other_rooms(self, clinic_id: int, user_id: UUID, room_id: int) -> None:
+        await self.execute("release_other_rooms", clinic_id=clinic_id, user_id=user_id, room_id=room_id)
+
+    async def take_room(self, clinic_id: int, room_id: int, user_id: UUID) -> bool:
+        return await self.fetch_value("take_room", clinic_id=clinic_id, room_id=room_id, user_id=user_id) is not None
+
+    async def leave_room(self, clinic_id: int, room_id: int, user_id: UUID, is_admin: bool) -> bool:
+        found = await self.fetch_value(
+            "leave_room", clinic_id=clinic_id, room_id=room_id, user_id=user_id, is_admin=is_admin
+        )
+        return found is not None
+
+    async def free_rooms_of_user(self, user_id: UUID) -> int:
+        return await self.execute("free_rooms_of_user", user_id=user_id)
+
+    async def room_of_user(self, clinic_id: int, user_id: UUID) -> RoomRef | None:
+        return await self.fetch_one("room_of_user", RoomRef, clinic_id=clinic_id, user_id=user_id)
+
+    # Staff --------------------------------------------------------------------------------------------------
+
+    async def list_staff(self, clinic_id: int, after_user_id: UUID | None, limit: int) -> list[StaffOut]:
+        return await self.fetch_all(
+            "list_staff", StaffOut, clinic_id=clinic_id, after_user_id=after_user_id, limit=limit
+        )
+
+    async def staff_view(self, clinic_id: int, user_id: UUID) -> StaffOut | None:
+        return await self.fetch_one("staff_view", StaffOut, clinic_id=clinic_id, user_id=user_id)
+
+    async def add_staff(self, clinic_id: int, user_id: UUID, *, is_admin: bool, specialty: str | None) -> None:
+        await self.execute("add_staff", clinic_id=clinic_id, user_id=user_id, is_admin=is_admin, specialty=specialty)
+
+    async def update_staff(
+        self, clinic_id: int, user_id: UUID, *, is_admin: bool | None, specialty: str | None, active: bool | None
+    ) -> bool:
+        found = await self.fetch_value(
+            "update_staff", clinic_id=clinic_id, user_id=user_id, is_admin=is_admin, specialty=specialty, active=active
+        )
+        return found is not None
+
+    async def set_staff_services(self, clinic_id: int, user_id: UUID, service_ids: list[int]) -> None:
+        await self.execute("clear_staff_services", clinic_id=clinic_id, user_id=user_id)
+        if service_ids:
+            await self.execute("add_staff_services", clinic_id=clinic_id, user_id=user_id, service_ids=service_ids)
+
+    async def staff_service_ids(self, clinic_id: int, user_id: UUID) -> list[int]:
+        return list(await self.fetch_value("staff_service_ids", clinic_id=clinic_id, user_id=user_id))
+
+    async def is_active_staff(self, clinic_id: int, user_id: UUID) -> bool:
+        return bool(await self.fetch_value("is_active_staff", clinic_id=clinic_id, user_id=user_id))
+
+    # Invitations --------------------------------------------------------------------------------------------
+
+    async def account_by_email(self, email: str) -> AccountByEmail | None:
+        return await self.fetch_one("account_by_email", AccountByEmail, email=email)
+
+    async def upsert_invitation(self, clinic_id: int, user_id: UUID, **fields: Any) -> InvitationOut:
+        row = await self.fetch_one("upsert_invitation", InvitationOut, clinic_id=clinic_id, user_id=user_id, **fields)
+        assert row is not None
+        return row
+
+    async def list_invitations(self, clinic_id: int, after_id: int, limit: int) -> list[InvitationOut]:
+        return await self.fetch_all(
+            "list_invitations", InvitationOut, clinic_id=clinic_id, after_id=after_id, limit=limit
+        )
+
+    async def renew_invitation_code(
+        self, clinic_id: int, invitation_id: int, code_hash: bytes, ttl_seconds: int
+    ) -> InvitationOut | None:
+        return await self.fetch_one(
+            "renew_invitation_code",
+            InvitationOut,
+            clinic_id=clinic_id,
+            invitation_id=invitation_id,
+            code_hash=code_hash,
+            ttl_seconds=ttl_seconds,
+        )
+
+    async def revoke_invitation(self, clinic_id: int, invitation_id: int) -> bool:
+        found = await self.fetch_value("revoke_invitation", clinic_id=clinic_id, invitation_id=invitation_id)
+        return found is not None
+
+    async def count_activation_attempt(
+        self, email: str, code_hash: bytes, max_attempts: int
+    ) -> list[ActivationAttempt]:
+        return await self.fetch_all(
+            "count_activation_attempt",
+            ActivationAttempt,
+            email=email,
+            code_hash=code_hash,
+            max_attempts=max_attempts,
+        )
+
+    async def activate_account(self, user_id: UUID, password_hash: str, name: str) -> bool:
+        found = await self.fetch_value("activate_account", user_id=user_id, password_hash=password_hash, name=name)
+        return found is not None
+
+    # Tickets ------------------------------------------------------------------------------------------------
+
+    async def issue_ticket(
+        self,
+        *,
+        clinic_id: int,
+        service_id: int,
+        priority: str,
+        patient_name: str | None,
+        origin: str,
+        issued_by: UUID | None,
+        public_token: str,
+        now: datetime | None = None,
+    ) -> IssuedRow | None:
+        return await self.fetch_one(
+            "issue_ticket",
+            IssuedRow,
+            clinic_id=clinic_id,
+            service_id=service_id,
+            priority=priority,
+            patient_name=patient_name,
+            origin=origin,
+            issued_by=issued_by,
+            public_token=public_token,
+            now=now,
+        )
+
+    async def waiting_ahead(self, step_id: int) -> int:
+        return int(await self.fetch_value("waiting_ahead", step_id=step_id))
+
+    async def ticket_by_token(self, public_token: str) -> TicketStatus | None:
+        return await self.fetch_one("ticket_by_token", TicketStatus, public_token=public_token)
+
+    # Queue and desk -----------------------------------------------------------------------------------------
+
+    async def waiting_steps(self, clinic_id: int, service_id: int | None) -> list[WaitingStep]:
+        return await self.fetch_all("waiting_steps", WaitingStep, clinic_id=clinic_id, service_id=service_id)
+
+    async def queue_snapshot(self, clinic_id: int, topic: str) -> QueueSnapshot:
+        row = await self.fetch_one("queue_snapshot", QueueSnapshot, clinic_id=clinic_id, topic=topic)
+        assert row is not None
+        return row
+
+    async def held_step(self, clinic_id: int, attendant_id: UUID) -> int | None:
+        return await self.fetch_value("held_step", clinic_id=clinic_id, attendant_id=attendant_id)
+
+    async def call_next(self, clinic_id: int, attendant_id: UUID, room_id: int, service_ids: list[int]) -> int | None:
+        return await self.fetch_value(
+            "call_next", clinic_id=clinic_id, attendant_id=attendant_id, room_id=room_id, service_ids=service_ids
+        )
+
+    async def call_step(self, clinic_id: int, step_id: int, attendant_id: UUID, room_id: int) -> int | None:
+        return await self.fetch_value(
+            "call_step", clinic_id=clinic_id, step_id=step_id, attendant_id=attendant_id, room_id=room_id
+        )
+
+    # Transitions: each returns the step id, or None when the step was not in a status the action starts from.
+
+    async def start_step(self, clinic_id: int, step_id: int) -> int | None:
+        return await self.fetch_value("start_step", clinic_id=clinic_id, step_id=step_id)
+
+    async def no_show_step(self, clinic_id: int, step_id: int) -> int | None:
+        return await self.fetch_value("no_show_step", clinic_id=clinic_id, step_id=step_id)
+
+    async def finish_step(self, clinic_id: int, step_id: int, notes: str | None) -> int | None:
+        return await self.fetch_value("finish_step", clinic_id=clinic_id, step_id=step_id, notes=notes)
+
+    async def cancel_step(self, clinic_id: int, step_id: int) -> int | None:
+        return await self.fetch_value("cancel_step", clinic_id=clinic_id, step_id=step_id)
+
+    async def reactivate_step(self, clinic_id: int, step_id: int) -> int | None:
+        return await self.fetch_value("reactivate_step", clinic_id=clinic_id, step_id=step_id)
+
+    async def forward_step(self, clinic_id: int, step_id: int, notes: str | None) -> ForwardedRow | None:
+        return await self.fetch_one("forward_step", ForwardedRow, clinic_id=clinic_id, step_id=step_id, notes=notes)
+
+    async def open_next_step(
+        self,
+        *,
+        ticket_id: int,
+        clinic_id: int,
+        service_id: int,
+        parent_id: int,
+        priority_rank: int,
+        target_attendant_id: UUID | None,
+    ) -> int:
+        return await self.fetch_value(
+            "open_next_step",
+            ticket_id=ticket_id,
+            clinic_id=clinic_id,
+            service_id=service_id,
+            parent_id=parent_id,
+            priority_rank=priority_rank,
+            target_attendant_id=target_attendant_id,
+        )
+
+    async def lock_held_step(self, clinic_id: int, step_id: int) -> bool:
+        return await self.fetch_value("lock_held_step", clinic_id=clinic_id, step_id=step_id) is not None
+
+    async def step_status(self, clinic_id: int, step_id: int) -> str | None:
+        return await self.fetch_value("step_status", clinic_id=clinic_id, step_id=step_id)
+
+    async def step_view(self, clinic_id: int, step_id: int) -> StepOut | None:
+        return await self.fetch_one("step_view", StepOut, clinic_id=clinic_id, step_id=step_id)
+
+    async def call_announcement(self, step_id: int) -> Announcement:
+        row = await self.fetch_one("call_announcement", Announcement, step_id=step_id)
+        assert row is not None
+        return row
+
+    async def record_call(self, step_id: int, recall: bool, seq: int) -> None:
+        await self.execute("record_call", step_id=step_id, recall=recall, seq=seq)
+
+    # Display and statistics ---------------------------------------------------------------------------------
+
+    async def display_snapshot(self, clinic_id: int, topic: str, service_ids: list[int] | None) -> DisplaySnapshot:
+        row = await self.fetch_one(
+            "display_snapshot", DisplaySnapshot, clinic_id=clinic_id, topic=topic, service_ids=service_ids
+        )
+        assert row is not None
+        return row
+
+    async def stats_per_day(self, clinic_id: int, date_from: date, date_to: date) -> list[DayCount]:
+        return await self.fetch_all(
+            "stats_per_day", DayCount, clinic_id=clinic_id, date_from=date_from, date_to=date_to
+        )
+
+    async def stats_per_service(self, clinic_id: int, date_from: date, date_to: date) -> list[ServiceStats]:
+        return await self.fetch_all(
+            "stats_per_service", ServiceStats, clinic_id=clinic_id, date_from=date_from, date_to=date_to
+        )
+
+    async def stats_per_attendant(self, clinic_id: int, date_from: date, date_to: date) -> list[AttendantStats]:
+        return await self.fetch_all(
+            "stats_per_attendant", AttendantStats, clinic_id=clinic_id, date_from=date_from, date_to=date_to
+        )
+
+    async def stats_times(self, clinic_id: int, date_from: date, date_to: date) -> TimeStats:
+        row = await self.fetch_one("stats_times", TimeStats, clinic_id=clinic_id, date_from=date_from, date_to=date_to)
+        assert row is not None
+        return row

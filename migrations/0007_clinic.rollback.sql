@@ -1,0 +1,10 @@
+DROP TABLE calls;
+DROP TABLE attendances;
+DROP TABLE tickets;
+DROP TABLE ticket_counters;
+DROP TABLE staff_invitations;
+DROP TABLE staff_services;
+DROP TABLE staff;
+DROP TABLE rooms;
+DROP TABLE services;
+DROP TABLE clinics;

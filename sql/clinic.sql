@@ -1,0 +1,597 @@
+-- Clinic patient queue (clinic.md). Every row belongs to a clinic; every status change is a conditional UPDATE
+-- that says by returning nothing that the step was not in a status the action starts from.
+-- Priority ranks in queue order: 3 emergency, 2 preferential, 1 normal.
+
+-- Clinics and who may do what ---------------------------------------------------------------------------------
+
+-- name: create_clinic
+-- A new clinic; returns nothing when the slug is taken.
+INSERT INTO clinics (name, slug, timezone)
+VALUES (:name, :slug, :timezone)
+ON CONFLICT (slug) DO NOTHING
+RETURNING id, name, slug, timezone, active, created_at;
+
+-- name: clinic_by_slug
+SELECT id, name, slug, timezone, active, created_at FROM clinics WHERE slug = :slug;
+
+-- name: clinic_view
+SELECT id, name, slug, timezone, active, created_at FROM clinics WHERE id = :clinic_id;
+
+-- name: caller_access
+-- The caller's rights in one clinic: a row only when the clinic exists; staff and admin are false for anyone
+-- without an active staff row there.
+SELECT c.id AS clinic_id, c.timezone,
+       s.user_id IS NOT NULL AS is_staff,
+       COALESCE(s.is_admin, false) AS is_admin
+FROM clinics c
+LEFT JOIN staff s ON s.clinic_id = c.id AND s.user_id = :user_id::uuid AND s.active
+WHERE c.id = :clinic_id;
+
+-- Services ------------------------------------------------------------------------------------------------------
+
+-- name: active_services
+-- The kiosk's list: the clinic's active services (cached in every process, see app/clinic/cache.py).
+SELECT s.id, s.name, s.prefix, s.active, s.accepts, s.max_per_day, s.route_text, s.direction
+FROM services s
+JOIN clinics c ON c.id = s.clinic_id AND c.active
+WHERE s.clinic_id = :clinic_id AND s.active
+ORDER BY s.name, s.id;
+
+-- name: list_services
+-- Management: every service of the clinic, active or not, by id; keyset-paginated, fetches :limit + 1.
+SELECT id, name, prefix, active, accepts, max_per_day, route_text, direction
+FROM services
+WHERE clinic_id = :clinic_id AND id > :after_id
+ORDER BY id
+LIMIT :limit + 1;
+
+-- name: service_view
+SELECT id, name, prefix, active, accepts, max_per_day, route_text, direction
+FROM services
+WHERE clinic_id = :clinic_id AND id = :service_id;
+
+-- name: create_service
+-- Returns nothing when another service of the clinic has this prefix.
+INSERT INTO services (clinic_id, name, prefix, active, accepts, max_per_day, route_text, direction)
+VALUES (:clinic_id, :name, :prefix, :active, :accepts, :max_per_day::integer, :route_text, :direction)
+ON CONFLICT (clinic_id, prefix) DO NOTHING
+RETURNING id, name, prefix, active, accepts, max_per_day, route_text, direction;
+
+-- name: update_service
+-- A NULL parameter keeps the current value; max_per_day changes only when :set_max_per_day (NULL = no cap).
+-- Returns nothing when the service is not the clinic's or the new prefix is another service's.
+UPDATE services s
+SET name = COALESCE(:name, s.name),
+    prefix = COALESCE(:prefix, s.prefix),
+    active = COALESCE(:active::boolean, s.active),
+    accepts = COALESCE(:accepts, s.accepts),
+    max_per_day = CASE WHEN :set_max_per_day::boolean THEN :max_per_day::integer ELSE s.max_per_day END,
+    route_text = COALESCE(:route_text, s.route_text),
+    direction = COALESCE(:direction, s.direction)
+WHERE s.clinic_id = :clinic_id AND s.id = :service_id
+  AND NOT EXISTS (SELECT 1 FROM services o
+                  WHERE o.clinic_id = s.clinic_id AND o.prefix = :prefix AND o.id <> s.id)
+RETURNING id, name, prefix, active, accepts, max_per_day, route_text, direction;
+
+-- name: unknown_service_ids
+-- Which of :service_ids are not services of the clinic (a 400 on the field that named them).
+SELECT ARRAY(SELECT x FROM unnest(:service_ids::bigint[]) AS x
+             WHERE NOT EXISTS (SELECT 1 FROM services s WHERE s.clinic_id = :clinic_id AND s.id = x)
+             ORDER BY x) AS unknown;
+
+-- name: active_service_ids
+-- The clinic's active services: what "call next" offers to a desk whose attendant has none assigned.
+SELECT ARRAY(SELECT id FROM services WHERE clinic_id = :clinic_id AND active ORDER BY id) AS ids;
+
+-- Rooms ---------------------------------------------------------------------------------------------------------
+
+-- name: list_rooms
+-- Keyset-paginated by id; fetches :limit + 1.
+SELECT r.id, r.name, r.occupied_by, u.name AS occupied_by_name, r.occupied_at
+FROM rooms r
+LEFT JOIN users u ON u.id = r.occupied_by
+WHERE r.clinic_id = :clinic_id AND r.id > :after_id
+ORDER BY r.id
+LIMIT :limit + 1;
+
+-- name: room_view
+SELECT r.id, r.name, r.occupied_by, u.name AS occupied_by_name, r.occupied_at
+FROM rooms r
+LEFT JOIN users u ON u.id = r.occupied_by
+WHERE r.clinic_id = :clinic_id AND r.id = :room_id;
+
+-- name: create_room
+-- Returns nothing when the clinic already has a room with this name.
+INSERT INTO rooms (clinic_id, name) VALUES (:clinic_id, :name)
+ON CONFLICT (clinic_id, name) DO NOTHING
+RETURNING id;
+
+-- name: rename_room
+-- Returns nothing when the room is not the clinic's or another room has the name.
+UPDATE rooms r SET name = :name
+WHERE r.clinic_id = :clinic_id AND r.id = :room_id
+  AND NOT EXISTS (SELECT 1 FROM rooms o WHERE o.clinic_id = r.clinic_id AND o.name = :name AND o.id <> r.id)
+RETURNING id;
+
+-- name: release_other_rooms
+-- Taking a room gives up any other room the caller holds in the clinic.
+UPDATE rooms SET occupied_by = NULL, occupied_at = NULL
+WHERE clinic_id = :clinic_id AND occupied_by = :user_id AND id <> :room_id;
+
+-- name: take_room
+-- Occupies a free room (or one the caller already holds); nothing when someone else is in it.
+UPDATE rooms SET occupied_by = :user_id, occupied_at = COALESCE(occupied_at, now())
+WHERE clinic_id = :clinic_id AND id = :room_id AND (occupied_by IS NULL OR occupied_by = :user_id)
+RETURNING id;
+
+-- name: leave_room
+-- Frees a room held by the caller, or by anyone when :is_admin; nothing otherwise.
+UPDATE rooms SET occupied_by = NULL, occupied_at = NULL
+WHERE clinic_id = :clinic_id AND id = :room_id
+  AND (occupied_by IS NULL OR occupied_by = :user_id OR :is_admin::boolean)
+RETURNING id;
+
+-- name: free_rooms_of_user
+-- Logout: whatever rooms the user holds, in every clinic.
+UPDATE rooms SET occupied_by = NULL, occupied_at = NULL WHERE occupied_by = :user_id;
+
+-- name: room_of_user
+-- The room the caller holds in the clinic, locked: this serializes one attendant's desk actions (call next,
+-- call), so an attendant never ends up holding two steps.
+SELECT id, name FROM rooms WHERE clinic_id = :clinic_id AND occupied_by = :user_id
+FOR UPDATE;
+
+-- Staff ---------------------------------------------------------------------------------------------------------
+
+-- name: list_staff
+-- Keyset-paginated on user_id; fetches :limit + 1.
+SELECT s.user_id, u.name, u.email, s.is_admin, s.specialty, s.active,
+       ARRAY(SELECT ss.service_id FROM staff_services ss
+             WHERE ss.clinic_id = s.clinic_id AND ss.user_id = s.user_id ORDER BY 1) AS service_ids
+FROM staff s
+JOIN users u ON u.id = s.user_id
+WHERE s.clinic_id = :clinic_id
+  AND (:after_user_id::uuid IS NULL OR s.user_id > :after_user_id::uuid)
+ORDER BY s.user_id
+LIMIT :limit + 1;
+
+-- name: staff_view
+SELECT s.user_id, u.name, u.email, s.is_admin, s.specialty, s.active,
+       ARRAY(SELECT ss.service_id FROM staff_services ss
+             WHERE ss.clinic_id = s.clinic_id AND ss.user_id = s.user_id ORDER BY 1) AS service_ids
+FROM staff s
+JOIN users u ON u.id = s.user_id
+WHERE s.clinic_id = :clinic_id AND s.user_id = :user_id;
+
+-- name: add_staff
+-- Adds a person to the clinic's staff (again active if they had left); an admin stays admin.
+INSERT INTO staff AS s (clinic_id, user_id, is_admin, specialty)
+VALUES (:clinic_id, :user_id, :is_admin, :specialty)
+ON CONFLICT (clinic_id, user_id) DO UPDATE
+SET active = true,
+    is_admin = s.is_admin OR EXCLUDED.is_admin,
+    specialty = COALESCE(EXCLUDED.specialty, s.specialty);
+
+-- name: update_staff
+-- A NULL parameter keeps the current value.
+UPDATE staff
+SET is_admin = COALESCE(:is_admin::boolean, is_admin),
+    specialty = COALESCE(:specialty, specialty),
+    active = COALESCE(:active::boolean, active)
+WHERE clinic_id = :clinic_id AND user_id = :user_id
+RETURNING user_id;
+
+-- name: clear_staff_services
+DELETE FROM staff_services WHERE clinic_id = :clinic_id AND user_id = :user_id;
+
+-- name: add_staff_services
+-- Only services that (still) belong to the clinic.
+INSERT INTO staff_services (clinic_id, user_id, service_id)
+SELECT :clinic_id, :user_id, s.id
+FROM services s
+WHERE s.clinic_id = :clinic_id AND s.id = ANY(:service_ids::bigint[])
+ON CONFLICT DO NOTHING;
+
+-- name: staff_service_ids
+SELECT ARRAY(SELECT service_id FROM staff_services
+             WHERE clinic_id = :clinic_id AND user_id = :user_id ORDER BY 1) AS ids;
+
+-- name: is_active_staff
+SELECT EXISTS (SELECT 1 FROM staff WHERE clinic_id = :clinic_id AND user_id = :user_id AND active) AS found;
+
+-- Invitations and activation ----------------------------------------------------------------------------------
+
+-- name: account_by_email
+-- The account an e-mail names (any letter case); activated = it has a password.
+SELECT id, name, active, password_hash IS NOT NULL AS activated
+FROM users
+WHERE lower(email) = lower(:email) AND deleted_at IS NULL;
+
+-- name: upsert_invitation
+-- A new invitation, or the pending one for this person renewed (new code, attempts reset, new expiry).
+INSERT INTO staff_invitations AS i (clinic_id, user_id, email, name, is_admin, service_ids, code_hash,
+                                    expires_at, created_by)
+VALUES (:clinic_id, :user_id, :email, :name, :is_admin, :service_ids::bigint[], :code_hash,
+        now() + make_interval(secs => :ttl_seconds), :created_by::uuid)
+ON CONFLICT (clinic_id, lower(email)) WHERE accepted_at IS NULL AND revoked_at IS NULL DO UPDATE
+SET code_hash = EXCLUDED.code_hash,
+    attempts = 0,
+    expires_at = EXCLUDED.expires_at,
+    name = COALESCE(EXCLUDED.name, i.name),
+    is_admin = EXCLUDED.is_admin,
+    service_ids = EXCLUDED.service_ids,
+    created_by = EXCLUDED.created_by,
+    sent_count = i.sent_count + 1
+RETURNING id, email, name, is_admin, service_ids, expires_at, created_at, sent_count;
+
+-- name: list_invitations
+-- Pending invitations of a clinic (not accepted, revoked or burned), newest id last; fetches :limit + 1.
+SELECT id, email, name, is_admin, service_ids, expires_at, created_at, sent_count
+FROM staff_invitations
+WHERE clinic_id = :clinic_id AND accepted_at IS NULL AND revoked_at IS NULL AND id > :after_id
+ORDER BY id
+LIMIT :limit + 1;
+
+-- name: renew_invitation_code
+-- Resend: a new code and expiry for a pending invitation; the old code stops working.
+UPDATE staff_invitations
+SET code_hash = :code_hash, attempts = 0, expires_at = now() + make_interval(secs => :ttl_seconds),
+    sent_count = sent_count + 1
+WHERE clinic_id = :clinic_id AND id = :invitation_id AND accepted_at IS NULL AND revoked_at IS NULL
+RETURNING id, email, name, is_admin, service_ids, expires_at, created_at, sent_count;
+
+-- name: revoke_invitation
+UPDATE staff_invitations SET revoked_at = now()
+WHERE clinic_id = :clinic_id AND id = :invitation_id AND accepted_at IS NULL AND revoked_at IS NULL
+RETURNING id;
+
+-- name: count_activation_attempt
+-- Counts one activation attempt against every live invitation of the e-mail; the one whose code matches is
+-- accepted (single use). Five wrong tries burn an invitation.
+UPDATE staff_invitations i
+SET attempts = i.attempts + 1,
+    accepted_at = CASE WHEN i.code_hash = :code_hash THEN now() END,
+    revoked_at = CASE WHEN i.code_hash <> :code_hash AND i.attempts + 1 >= :max_attempts THEN now() END
+WHERE lower(i.email) = lower(:email)
+  AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > now()
+RETURNING i.id, i.clinic_id, i.user_id, i.is_admin, i.service_ids, i.code_hash = :code_hash AS matched;
+
+-- name: activate_account
+-- The invited account gets its password and name and becomes active.
+UPDATE users
+SET password_hash = :password_hash, name = :name, active = true, updated_at = now()
+WHERE id = :user_id AND deleted_at IS NULL
+RETURNING id;
+
+-- Tickets -------------------------------------------------------------------------------------------------------
+
+-- name: service_for_ticket
+-- The service a ticket is asked for: active, of an active clinic.
+SELECT s.id, s.name, s.prefix, s.accepts, s.max_per_day
+FROM services s
+JOIN clinics c ON c.id = s.clinic_id AND c.active
+WHERE s.clinic_id = :clinic_id AND s.id = :service_id AND s.active;
+
+-- name: issue_ticket
+-- The service's next number of the day (the day in the clinic's time zone at :now, default now()), the
+-- ticket and its first step, in one statement. The counter row's lock serializes concurrent kiosks of one
+-- service, so numbers are consecutive with no gap or duplicate; the DO UPDATE's WHERE refuses the number
+-- beyond max_per_day (nothing is returned then).
+WITH svc AS (
+    SELECT s.id, s.clinic_id, s.prefix,
+           COALESCE(:now::timestamptz, now()) AS at,
+           (COALESCE(:now::timestamptz, now()) AT TIME ZONE c.timezone)::date AS day
+    FROM services s
+    JOIN clinics c ON c.id = s.clinic_id AND c.active
+    WHERE s.clinic_id = :clinic_id AND s.id = :service_id AND s.active
+), counter AS (
+    INSERT INTO ticket_counters AS tc (clinic_id, service_id, day, last_number)
+    SELECT clinic_id, id, day, 1 FROM svc
+    ON CONFLICT (service_id, day) DO UPDATE SET last_number = tc.last_number + 1
+    WHERE tc.last_number < (SELECT COALESCE(s.max_per_day, 999) FROM services s WHERE s.id = tc.service_id)
+    RETURNING service_id, day, last_number
+), ticket AS (
+    INSERT INTO tickets (public_token, clinic_id, service_id, code, number, day, priority, patient_name,
+                         issued_at, origin, issued_by)
+    SELECT :public_token, svc.clinic_id, svc.id, svc.prefix || '-' || lpad(counter.last_number::text, 3, '0'),
+           counter.last_number, counter.day, :priority, :patient_name, svc.at, :origin, :issued_by::uuid
+    FROM svc JOIN counter ON counter.service_id = svc.id
+    RETURNING id, public_token, clinic_id, service_id, code, priority, issued_at
+), step AS (
+    INSERT INTO attendances (ticket_id, clinic_id, service_id, priority_rank, arrived_at, queued_at)
+    SELECT id, clinic_id, service_id,
+           CASE priority WHEN 'emergency' THEN 3 WHEN 'preferential' THEN 2 ELSE 1 END, issued_at, issued_at
+    FROM ticket
+    RETURNING id
+)
+SELECT ticket.public_token, ticket.code, ticket.priority, ticket.issued_at, ticket.service_id, step.id AS step_id
+FROM ticket, step;
+
+-- name: waiting_ahead
+-- How many waiting steps of the same service would be called before this one.
+SELECT count(*) AS ahead
+FROM attendances me
+JOIN attendances a ON a.clinic_id = me.clinic_id AND a.service_id = me.service_id AND a.status = 'waiting'
+WHERE me.id = :step_id AND a.id <> me.id
+  AND (a.target_attendant_id IS NULL OR a.target_attendant_id = me.target_attendant_id)
+  AND (a.priority_rank > me.priority_rank
+       OR (a.priority_rank = me.priority_rank AND (a.queued_at, a.id) < (me.queued_at, me.id)));
+
+-- name: ticket_by_token
+-- What the patient holding the token may see: the code, the current step, the place in line while waiting,
+-- and the route so far.
+WITH t AS (
+    SELECT * FROM tickets WHERE public_token = :public_token
+), cur AS (
+    SELECT a.* FROM attendances a JOIN t ON a.ticket_id = t.id ORDER BY a.id DESC LIMIT 1
+)
+SELECT t.code, t.priority, t.issued_at, t.clinic_id,
+       cur.status, cur.service_id, s.name AS service, r.name AS room,
+       CASE WHEN cur.status = 'waiting' THEN (
+           SELECT count(*) + 1 FROM attendances a
+           WHERE a.clinic_id = cur.clinic_id AND a.service_id = cur.service_id AND a.status = 'waiting'
+             AND a.id <> cur.id
+             AND (a.priority_rank > cur.priority_rank
+                  OR (a.priority_rank = cur.priority_rank AND (a.queued_at, a.id) < (cur.queued_at, cur.id)))
+       ) END AS position,
+       COALESCE((SELECT jsonb_agg(jsonb_build_object(
+                     'service', ss.name, 'status', a.status, 'room', rr.name, 'arrived_at', a.arrived_at,
+                     'called_at', a.called_at, 'started_at', a.started_at, 'finished_at', a.finished_at)
+                     ORDER BY a.id)
+                 FROM attendances a
+                 JOIN services ss ON ss.id = a.service_id
+                 LEFT JOIN rooms rr ON rr.id = a.room_id
+                 WHERE a.ticket_id = t.id), '[]') AS route
+FROM t
+JOIN cur ON true
+JOIN services s ON s.id = cur.service_id
+LEFT JOIN rooms r ON r.id = cur.room_id;
+
+-- Queue ---------------------------------------------------------------------------------------------------------
+
+-- name: waiting_steps
+-- The waiting steps in call order (emergency, preferential, normal; first in, first out), optionally of one
+-- service.
+SELECT a.id AS step_id, t.code, t.priority, a.service_id, s.name AS service, t.patient_name,
+       a.queued_at, a.target_attendant_id
+FROM attendances a
+JOIN tickets t ON t.id = a.ticket_id
+JOIN services s ON s.id = a.service_id
+WHERE a.clinic_id = :clinic_id AND a.status = 'waiting'
+  AND (:service_id::bigint IS NULL OR a.service_id = :service_id::bigint)
+ORDER BY a.priority_rank DESC, a.queued_at, a.id
+LIMIT 1000;
+
+-- name: queue_snapshot
+-- The queue socket's snapshot: the waiting steps in call order and the queue topic's last seq, read in one
+-- statement so that the events after that seq are exactly the changes not in the list.
+SELECT COALESCE((SELECT last_seq FROM topic_seq WHERE topic = :topic), 0) AS seq,
+       COALESCE((SELECT jsonb_agg(jsonb_build_object(
+                     'step_id', w.id, 'code', w.code, 'priority', w.priority, 'service_id', w.service_id,
+                     'service', w.service, 'queued_at', w.queued_at,
+                     'target_attendant_id', w.target_attendant_id) ORDER BY w.rank DESC, w.queued_at, w.id)
+                 FROM (SELECT a.id, t.code, t.priority, a.service_id, s.name AS service, a.queued_at,
+                              a.target_attendant_id, a.priority_rank AS rank
+                       FROM attendances a
+                       JOIN tickets t ON t.id = a.ticket_id
+                       JOIN services s ON s.id = a.service_id
+                       WHERE a.clinic_id = :clinic_id AND a.status = 'waiting'
+                       ORDER BY a.priority_rank DESC, a.queued_at, a.id
+                       LIMIT 1000) w), '[]') AS waiting;
+
+-- Desk: calling and the status machine ----------------------------------------------------------------------
+
+-- name: held_step
+-- The step the attendant holds (called or in service), if any: "call next" re-announces it.
+SELECT id FROM attendances
+WHERE clinic_id = :clinic_id AND attendant_id = :attendant_id AND status IN ('called', 'in_service');
+
+-- name: call_next
+-- The head of the queue among :service_ids that this attendant may take (steps forwarded to someone else are
+-- not offered), locked with SKIP LOCKED so concurrent desks never take the same step, then called.
+WITH next AS (
+    SELECT a.id
+    FROM attendances a
+    WHERE a.clinic_id = :clinic_id AND a.status = 'waiting'
+      AND a.service_id = ANY(:service_ids::bigint[])
+      AND (a.target_attendant_id IS NULL OR a.target_attendant_id = :attendant_id)
+    ORDER BY a.priority_rank DESC, a.queued_at, a.id
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE attendances a
+SET status = 'called', attendant_id = :attendant_id, room_id = :room_id, called_at = now()
+FROM next
+WHERE a.id = next.id AND a.status = 'waiting'
+RETURNING a.id;
+
+-- name: call_step
+-- Call a given waiting step (waiting -> called).
+UPDATE attendances
+SET status = 'called', attendant_id = :attendant_id, room_id = :room_id, called_at = now()
+WHERE clinic_id = :clinic_id AND id = :step_id AND status = 'waiting'
+  AND (target_attendant_id IS NULL OR target_attendant_id = :attendant_id)
+RETURNING id;
+
+-- name: start_step
+-- called -> in_service.
+UPDATE attendances SET status = 'in_service', started_at = now()
+WHERE clinic_id = :clinic_id AND id = :step_id AND status = 'called'
+RETURNING id;
+
+-- name: no_show_step
+-- called -> no_show.
+UPDATE attendances SET status = 'no_show', finished_at = now()
+WHERE clinic_id = :clinic_id AND id = :step_id AND status = 'called'
+RETURNING id;
+
+-- name: finish_step
+-- in_service -> done.
+UPDATE attendances SET status = 'done', finished_at = now(), notes = COALESCE(:notes, notes)
+WHERE clinic_id = :clinic_id AND id = :step_id AND status = 'in_service'
+RETURNING id;
+
+-- name: forward_step
+-- in_service or done -> forwarded (closing the step if it was still in service).
+UPDATE attendances
+SET status = 'forwarded', finished_at = COALESCE(finished_at, now()), notes = COALESCE(:notes, notes)
+WHERE clinic_id = :clinic_id AND id = :step_id AND status IN ('in_service', 'done')
+RETURNING id, ticket_id, priority_rank;
+
+-- name: open_next_step
+-- The next step of a forwarded route: same ticket (same code), waiting in the target service, offered only to
+-- :target_attendant_id when one is given.
+INSERT INTO attendances (ticket_id, clinic_id, service_id, parent_id, priority_rank, target_attendant_id)
+VALUES (:ticket_id, :clinic_id, :service_id, :parent_id, :priority_rank, :target_attendant_id::uuid)
+RETURNING id;
+
+-- name: cancel_step
+-- waiting or called -> cancelled.
+UPDATE attendances SET status = 'cancelled', finished_at = now()
+WHERE clinic_id = :clinic_id AND id = :step_id AND status IN ('waiting', 'called')
+RETURNING id;
+
+-- name: reactivate_step
+-- cancelled or no_show -> waiting, at the back of the line of its priority (queued again now).
+UPDATE attendances
+SET status = 'waiting', queued_at = now(), attendant_id = NULL, room_id = NULL, called_at = NULL,
+    finished_at = NULL
+WHERE clinic_id = :clinic_id AND id = :step_id AND status IN ('cancelled', 'no_show')
+RETURNING id;
+
+-- name: lock_held_step
+-- Recall: the step must be called or in service; locked until the announcement is written.
+SELECT id FROM attendances
+WHERE clinic_id = :clinic_id AND id = :step_id AND status IN ('called', 'in_service')
+FOR UPDATE;
+
+-- name: step_status
+-- The current status of a step of the clinic (the 409's detail), nothing when it is not the clinic's.
+SELECT status FROM attendances WHERE clinic_id = :clinic_id AND id = :step_id;
+
+-- name: step_view
+SELECT a.id, a.ticket_id, t.code, t.priority, t.patient_name, a.status, a.service_id, s.name AS service,
+       a.parent_id, a.target_attendant_id, a.attendant_id, a.room_id, r.name AS room,
+       a.arrived_at, a.called_at, a.started_at, a.finished_at, a.notes
+FROM attendances a
+JOIN tickets t ON t.id = a.ticket_id
+JOIN services s ON s.id = a.service_id
+LEFT JOIN rooms r ON r.id = a.room_id
+WHERE a.clinic_id = :clinic_id AND a.id = :step_id;
+
+-- name: record_call
+-- What the TV shows for a call or recall of a step, with the seq of its display event.
+INSERT INTO calls (clinic_id, attendance_id, service_id, code, room, service, route_text, direction, priority,
+                   recall, seq)
+SELECT a.clinic_id, a.id, a.service_id, t.code, COALESCE(r.name, ''), s.name, s.route_text, s.direction,
+       t.priority, :recall, :seq
+FROM attendances a
+JOIN tickets t ON t.id = a.ticket_id
+JOIN services s ON s.id = a.service_id
+LEFT JOIN rooms r ON r.id = a.room_id
+WHERE a.id = :step_id
+RETURNING id, called_at;
+
+-- name: call_announcement
+-- The display event of a call of a step (written before the calls row, which then records its seq).
+SELECT t.code, COALESCE(r.name, '') AS room, s.name AS service, a.service_id, s.route_text, s.direction,
+       t.priority, now() AS called_at
+FROM attendances a
+JOIN tickets t ON t.id = a.ticket_id
+JOIN services s ON s.id = a.service_id
+LEFT JOIN rooms r ON r.id = a.room_id
+WHERE a.id = :step_id;
+
+-- Display -------------------------------------------------------------------------------------------------------
+
+-- name: display_snapshot
+-- The TV: the current call, the five calls before it, the next ticket in line, and the display topic's last
+-- seq, in one statement. :service_ids (NULL = all) filters for a TV that serves only some services.
+WITH recent AS (
+    SELECT c.id, c.code, c.room, c.service, c.service_id, c.route_text, c.direction, c.priority, c.recall,
+           c.called_at, c.seq
+    FROM calls c
+    WHERE c.clinic_id = :clinic_id
+      AND (:service_ids::bigint[] IS NULL OR c.service_id = ANY(:service_ids::bigint[]))
+    ORDER BY c.id DESC
+    LIMIT 6
+), head AS (
+    SELECT t.code, t.priority, s.name AS service, a.service_id
+    FROM attendances a
+    JOIN tickets t ON t.id = a.ticket_id
+    JOIN services s ON s.id = a.service_id
+    WHERE a.clinic_id = :clinic_id AND a.status = 'waiting' AND a.target_attendant_id IS NULL
+      AND (:service_ids::bigint[] IS NULL OR a.service_id = ANY(:service_ids::bigint[]))
+    ORDER BY a.priority_rank DESC, a.queued_at, a.id
+    LIMIT 1
+)
+SELECT COALESCE((SELECT last_seq FROM topic_seq WHERE topic = :topic), 0) AS seq,
+       (SELECT to_jsonb(r) - 'id' FROM recent r ORDER BY r.id DESC LIMIT 1) AS current,
+       COALESCE((SELECT jsonb_agg(to_jsonb(h) - 'id' ORDER BY h.id DESC)
+                 FROM (SELECT * FROM recent ORDER BY id DESC OFFSET 1) h), '[]') AS history,
+       (SELECT to_jsonb(head) FROM head) AS next;
+
+-- Statistics (dates in the clinic's time zone; tickets.day already is) ------------------------------------------
+
+-- name: stats_per_day
+SELECT t.day, count(*) AS tickets
+FROM tickets t
+WHERE t.clinic_id = :clinic_id AND t.day BETWEEN :date_from::date AND :date_to::date
+GROUP BY t.day
+ORDER BY t.day;
+
+-- name: stats_per_service
+-- Steps per service (a forwarded ticket counts once in each service of its route), with the times of each.
+SELECT s.id AS service_id, s.name AS service, count(*) AS steps,
+       count(*) FILTER (WHERE a.status IN ('done', 'forwarded') AND a.started_at IS NOT NULL) AS served,
+       avg(extract(epoch FROM a.called_at - a.arrived_at))::float8 AS avg_wait_seconds,
+       avg(extract(epoch FROM a.finished_at - a.started_at))::float8 AS avg_service_seconds
+FROM attendances a
+JOIN tickets t ON t.id = a.ticket_id
+JOIN services s ON s.id = a.service_id
+WHERE t.clinic_id = :clinic_id AND t.day BETWEEN :date_from::date AND :date_to::date
+GROUP BY s.id, s.name
+ORDER BY s.name, s.id;
+
+-- name: stats_per_attendant
+-- Steps each attendant called, how many they served, and their average service time.
+SELECT a.attendant_id, u.name, count(*) AS steps,
+       count(*) FILTER (WHERE a.started_at IS NOT NULL) AS served,
+       avg(extract(epoch FROM a.finished_at - a.started_at))::float8 AS avg_service_seconds
+FROM attendances a
+JOIN tickets t ON t.id = a.ticket_id
+JOIN users u ON u.id = a.attendant_id
+WHERE t.clinic_id = :clinic_id AND t.day BETWEEN :date_from::date AND :date_to::date
+  AND a.attendant_id IS NOT NULL
+GROUP BY a.attendant_id, u.name
+ORDER BY u.name, a.attendant_id;
+
+-- name: stats_times
+-- Average and 90th percentile, in seconds, of: wait (the step began -> called), walk (called -> started),
+-- service (started -> finished) over every step, and total time in the clinic (issued -> the last step
+-- finished) over tickets whose route is over.
+WITH steps AS (
+    SELECT extract(epoch FROM a.called_at - a.arrived_at)::float8 AS wait,
+           extract(epoch FROM a.started_at - a.called_at)::float8 AS walk,
+           extract(epoch FROM a.finished_at - a.started_at)::float8 AS service
+    FROM attendances a
+    JOIN tickets t ON t.id = a.ticket_id
+    WHERE t.clinic_id = :clinic_id AND t.day BETWEEN :date_from::date AND :date_to::date
+), totals AS (
+    SELECT extract(epoch FROM max(a.finished_at) - t.issued_at)::float8 AS total
+    FROM tickets t
+    JOIN attendances a ON a.ticket_id = t.id
+    WHERE t.clinic_id = :clinic_id AND t.day BETWEEN :date_from::date AND :date_to::date
+    GROUP BY t.id, t.issued_at
+    HAVING bool_and(a.status IN ('done', 'forwarded', 'no_show', 'cancelled'))
+       AND bool_or(a.status = 'done')
+)
+SELECT (SELECT avg(wait) FROM steps) AS avg_wait_seconds,
+       (SELECT percentile_cont(0.9) WITHIN GROUP (ORDER BY wait) FROM steps) AS p90_wait_seconds,
+       (SELECT avg(walk) FROM steps) AS avg_walk_seconds,
+       (SELECT percentile_cont(0.9) WITHIN GROUP (ORDER BY walk) FROM steps) AS p90_walk_seconds,
+       (SELECT avg(service) FROM steps) AS avg_service_seconds,
+       (SELECT percentile_cont(0.9) WITHIN GROUP (ORDER BY service) FROM steps) AS p90_service_seconds,
+       (SELECT avg(total) FROM totals) AS avg_total_seconds,
+       (SELECT percentile_cont(0.9) WITHIN GROUP (ORDER BY total) FROM totals) AS p90_total_seconds,
+       (SELECT count(*) FROM totals) AS completed_tickets;
