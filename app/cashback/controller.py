@@ -1,0 +1,316 @@
+"""Routes of the cashback area: resellers, their purchases (with the month's cashback) and the accumulated
+cashback from the external API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from psycopg import AsyncConnection
+
+from app.auth.principal import Principal, claim_required, login_required, provide_user
+from app.cashback.cpf import normalize_cpf
+from app.cashback.repository import CashbackRepository, DuplicateCode
+from app.cashback.schemas import (
+    AccumulatedCashback,
+    PurchaseCreate,
+    PurchaseOut,
+    PurchaseUpdate,
+    ResellerCreate,
+    ResellerOut,
+)
+from app.cashback.upstream import CashbackApi
+from app.config import Settings
+from app.security import Passwords
+from app.users.repository import UsersRepository
+from app.web.errors import conflict, forbidden, invalid_field, not_found, status_conflict
+from app.web.idempotency import idempotent
+from app.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from app.web.ratelimit import ANONYMOUS_CREATE, RateLimiter
+from app.web.responses import AppResponse  # renders Decimal as a JSON number, as the app's default does
+
+MANAGE_PURCHASES = "purchases:manage"
+_MONTH = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")
+BIGINT_MAX = 2**63 - 1
+
+MonthQuery = Annotated[
+    str | None, QueryParameter(description="Only purchases of this calendar month (YYYY-MM)", max_length=7)
+]
+CpfQuery = Annotated[
+    str | None,
+    QueryParameter(description="A reseller's CPF (purchases:manage, or the caller's own)", max_length=14),
+]
+
+
+def provide_cashback(db: NamedDependency[AsyncConnection[Any]]) -> CashbackRepository:
+    return CashbackRepository(db)
+
+
+def _month_start(month: str | None) -> dt.date | None:
+    if month is None:
+        return None
+    match = _MONTH.match(month)
+    if match is None or int(match.group(1)) < 1:
+        raise invalid_field("month", "Expected a month as YYYY-MM")
+    return dt.date(int(match.group(1)), int(match.group(2)), 1)
+
+
+def _known_id(purchase_id: int) -> int:
+    """Ids are bigint: a number outside that range names no purchase (and must not reach the database)."""
+    if not 0 < purchase_id <= BIGINT_MAX:
+        raise not_found("Purchase not found")
+    return purchase_id
+
+
+def _cursor(cursor: str | None) -> tuple[dt.date, int] | None:
+    after = decode_cursor(cursor, (dt.date, int))
+    if after is not None and not 0 < after[1] <= BIGINT_MAX:
+        raise invalid_field("cursor", "Not a cursor this API issued")
+    return after  # type: ignore[return-value]
+
+
+def _not_in_future(day: dt.date | None, settings: Settings) -> None:
+    """A purchase already happened: its date is at most today in APP_TIMEZONE."""
+    if day is not None and day > dt.datetime.now(settings.zone).date():
+        raise invalid_field("date", "A purchase date cannot be in the future")
+
+
+async def _own_cpf(cashback: CashbackRepository, caller: Principal) -> str | None:
+    reseller = await cashback.reseller_view(caller.id)
+    return reseller.cpf if reseller is not None else None
+
+
+class ResellersController(Controller):
+    path = "/api/v1/resellers"
+    tags = ["cashback"]
+    dependencies = {
+        "cashback": Provide(provide_cashback, sync_to_thread=False),
+        "caller": Provide(provide_user, sync_to_thread=False),
+    }
+
+    @post("/", status_code=HTTP_201_CREATED, summary="Register as a reseller (a user with a CPF)")
+    async def create_reseller(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[ResellerCreate],
+        cashback: NamedDependency[CashbackRepository],
+        passwords: NamedDependency[Passwords],
+        rate_limiter: NamedDependency[RateLimiter],
+        db: NamedDependency[AsyncConnection[Any]],
+    ) -> ResellerOut:
+        await rate_limiter.hit_address(ANONYMOUS_CREATE, request)
+
+        async def create() -> Response[Any]:
+            # The user and its reseller row in the request's one transaction: a taken CPF undoes the user too.
+            user_id = await UsersRepository(db).create_user(
+                email=data.email, password_hash=await passwords.hash(data.password), name=data.full_name
+            )
+            if user_id is None:
+                raise conflict("An account with this e-mail already exists", key="email")
+            if not await cashback.create_reseller(user_id, data.cpf):
+                raise conflict("A reseller with this CPF already exists", key="cpf")
+            reseller = await cashback.reseller_view(user_id)
+            return AppResponse(reseller, status_code=HTTP_201_CREATED)
+
+        return await idempotent(request, db, create)  # type: ignore[return-value]
+
+    @get("/me", guards=[login_required], summary="The caller's reseller profile")
+    async def me(
+        self, cashback: NamedDependency[CashbackRepository], caller: NamedDependency[Principal]
+    ) -> ResellerOut:
+        reseller = await cashback.reseller_view(caller.id)
+        if reseller is None:
+            raise not_found("You are not a reseller")
+        return reseller
+
+
+class PurchasesController(Controller):
+    path = "/api/v1/purchases"
+    tags = ["cashback"]
+    guards = [login_required]
+    dependencies = {
+        "cashback": Provide(provide_cashback, sync_to_thread=False),
+        "caller": Provide(provide_user, sync_to_thread=False),
+    }
+
+    @post("/", status_code=HTTP_201_CREATED, summary="Register a purchase; answers it with its cashback")
+    async def create_purchase(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[PurchaseCreate],
+        cashback: NamedDependency[CashbackRepository],
+        caller: NamedDependency[Principal],
+        settings: NamedDependency[Settings],
+        db: NamedDependency[AsyncConnection[Any]],
+    ) -> PurchaseOut:
+        _not_in_future(data.date, settings)
+        if not caller.has(MANAGE_PURCHASES):
+            own = await _own_cpf(cashback, caller)
+            if own is None:
+                raise forbidden("Only resellers can register purchases")
+            if own != data.cpf:
+                raise forbidden("The CPF must be your own")
+
+        async def create() -> Response[Any]:
+            created = await cashback.create_purchase(
+                code=data.code, value=data.value, purchased_on=data.date, cpf=data.cpf
+            )
+            if created.reseller_id is None:
+                raise invalid_field("cpf", "No reseller has this CPF")
+            if created.purchase_id is None:
+                raise conflict("A purchase with this code already exists", key="code")
+            purchase = await cashback.purchase_view(created.purchase_id, None)
+            return AppResponse(
+                purchase,
+                status_code=HTTP_201_CREATED,
+                headers={"Location": f"/api/v1/purchases/{created.purchase_id}"},
+            )
+
+        return await idempotent(request, db, create)  # type: ignore[return-value]
+
+    @get("/", summary="Purchases with their cashback, newest first (own; any reseller's with purchases:manage)")
+    async def list_purchases(
+        self,
+        cashback: NamedDependency[CashbackRepository],
+        caller: NamedDependency[Principal],
+        month: MonthQuery = None,
+        cpf: CpfQuery = None,
+        limit: Limit = 50,
+        cursor: Cursor = None,
+    ) -> Page[PurchaseOut]:
+        month_start = _month_start(month)
+        after = _cursor(cursor)
+        reseller_id = caller.id
+        if cpf is not None:
+            try:
+                cpf = normalize_cpf(cpf)
+            except ValueError as exc:
+                raise invalid_field("cpf", str(exc)) from None
+            if caller.has(MANAGE_PURCHASES):
+                found = await cashback.reseller_by_cpf(cpf)
+                if found is None:
+                    return Page(items=[], next_cursor=None)
+                reseller_id = found
+            elif cpf != await _own_cpf(cashback, caller):
+                raise forbidden(f"Listing another reseller's purchases requires the {MANAGE_PURCHASES!r} claim")
+        rows = await cashback.purchase_views(
+            reseller_id=reseller_id,
+            month_start=month_start,
+            after=after,
+            limit=limit,
+        )
+        return page_of(rows, limit, lambda p: (p.date.isoformat(), p.id))
+
+    @get("/{purchase_id:int}", summary="One purchase with its cashback (owner or purchases:manage)")
+    async def get_purchase(
+        self,
+        purchase_id: FromPath[int],
+        cashback: NamedDependency[CashbackRepository],
+        caller: NamedDependency[Principal],
+    ) -> PurchaseOut:
+        owner = None if caller.has(MANAGE_PURCHASES) else caller.id
+        purchase = await cashback.purchase_view(_known_id(purchase_id), owner)
+        if purchase is None:
+            raise not_found("Purchase not found")
+        return purchase
+
+    @patch("/{purchase_id:int}", summary="Edit an own purchase while it is 'Em validação'")
+    async def update_purchase(
+        self,
+        purchase_id: FromPath[int],
+        data: JSONBody[PurchaseUpdate],
+        cashback: NamedDependency[CashbackRepository],
+        caller: NamedDependency[Principal],
+        settings: NamedDependency[Settings],
+    ) -> PurchaseOut:
+        _not_in_future(data.date, settings)
+        try:
+            changed = await cashback.update_purchase(
+                _known_id(purchase_id), caller.id, code=data.code, value=data.value, purchased_on=data.date
+            )
+        except DuplicateCode:
+            raise conflict("A purchase with this code already exists", key="code") from None
+        if not changed:
+            await self._why_unchanged(cashback, purchase_id, caller)
+        purchase = await cashback.purchase_view(purchase_id, caller.id)
+        assert purchase is not None
+        return purchase
+
+    @delete(
+        "/{purchase_id:int}", status_code=HTTP_204_NO_CONTENT, summary="Withdraw an own purchase while 'Em validação'"
+    )
+    async def delete_purchase(
+        self,
+        purchase_id: FromPath[int],
+        cashback: NamedDependency[CashbackRepository],
+        caller: NamedDependency[Principal],
+    ) -> None:
+        if not await cashback.delete_purchase(_known_id(purchase_id), caller.id):
+            await self._why_unchanged(cashback, purchase_id, caller)
+
+    @staticmethod
+    async def _why_unchanged(cashback: CashbackRepository, purchase_id: int, caller: Principal) -> None:
+        """A conditional change touched nothing: 404 when unknown or not the caller's, else 409 with the status."""
+        current = await cashback.purchase_status(purchase_id, caller.id)
+        if current is None:
+            raise not_found("Purchase not found")
+        raise status_conflict(current)
+
+    @post(
+        "/{purchase_id:int}/approve",
+        guards=[claim_required(MANAGE_PURCHASES)],
+        status_code=HTTP_200_OK,
+        summary="Approve a purchase that is 'Em validação'",
+    )
+    async def approve_purchase(
+        self, purchase_id: FromPath[int], cashback: NamedDependency[CashbackRepository]
+    ) -> PurchaseOut:
+        changed = await cashback.approve_purchase(_known_id(purchase_id))
+        return await self._decided(cashback, purchase_id, changed)
+
+    @post(
+        "/{purchase_id:int}/reject",
+        guards=[claim_required(MANAGE_PURCHASES)],
+        status_code=HTTP_200_OK,
+        summary="Reject a purchase that is 'Em validação' or 'Aprovado'",
+    )
+    async def reject_purchase(
+        self, purchase_id: FromPath[int], cashback: NamedDependency[CashbackRepository]
+    ) -> PurchaseOut:
+        changed = await cashback.reject_purchase(_known_id(purchase_id))
+        return await self._decided(cashback, purchase_id, changed)
+
+    @staticmethod
+    async def _decided(cashback: CashbackRepository, purchase_id: int, changed: bool) -> PurchaseOut:
+        if not changed:
+            current = await cashback.purchase_status(purchase_id, None)
+            if current is None:
+                raise not_found("Purchase not found")
+            raise status_conflict(current)
+        purchase = await cashback.purchase_view(purchase_id, None)
+        assert purchase is not None
+        return purchase
+
+
+class CashbackController(Controller):
+    path = "/api/v1/cashback"
+    tags = ["cashback"]
+    guards = [login_required]
+    dependencies = {"caller": Provide(provide_user, sync_to_thread=False)}
+
+    @get("/", summary="The caller's accumulated cashback, from the external cashback API")
+    async def accumulated(
+        self, request: Request[Any, Any, Any], caller: NamedDependency[Principal]
+    ) -> AccumulatedCashback:
+        # A short-lived connection, returned before the upstream call: a slow upstream must not hold the pool.
+        async with request.app.state.pool.connection() as conn:
+            cpf = await _own_cpf(CashbackRepository(conn), caller)
+        if cpf is None:
+            raise not_found("You are not a reseller")
+        api: CashbackApi = request.app.state.cashback_api
+        return AccumulatedCashback(credit=await api.credit(cpf), cpf=cpf)

@@ -1,0 +1,140 @@
+-- Reseller cashback (cashback.md): resellers, purchases and the cashback they earn.
+--
+-- The cashback rule lives in purchase_views: the reseller's total of non-rejected purchases in the calendar
+-- month of a purchase picks a row of cashback_tiers (lower_bound < total <= upper_bound), whose percent applies
+-- to every purchase of that month; cashback_value = value * percent / 100, rounded half-up to cents.
+
+-- name: create_reseller
+-- The reseller profile of a user created in the same transaction. Returns nothing when the CPF is taken
+-- (the unique index decides, so two concurrent sign-ups with one CPF cannot both win).
+INSERT INTO resellers (user_id, cpf)
+VALUES (:user_id, :cpf)
+ON CONFLICT (cpf) DO NOTHING
+RETURNING user_id;
+
+-- name: reseller_view
+-- A reseller as the API shows it: the user's name and e-mail with the reseller's CPF (11 digits).
+SELECT u.id, u.name AS full_name, r.cpf, u.email, r.created_at
+FROM resellers r
+JOIN users u ON u.id = r.user_id
+WHERE r.user_id = :user_id;
+
+-- name: reseller_by_cpf
+-- The user behind a CPF (11 digits), for a manager's queries by CPF.
+SELECT r.user_id
+FROM resellers r
+WHERE r.cpf = :cpf;
+
+-- name: create_purchase
+-- A new purchase of the reseller with CPF :cpf. Its status comes from auto_approved_cpfs: 'Aprovado' for a
+-- listed CPF, otherwise 'Em validação'. Always returns one row: reseller_id is NULL when no reseller has the CPF,
+-- purchase_id is NULL when the code is already taken (the unique index decides).
+WITH owner AS (
+    SELECT r.user_id, r.cpf
+    FROM resellers r
+    WHERE r.cpf = :cpf
+), inserted AS (
+    INSERT INTO purchases (code, value, purchased_on, reseller_id, status)
+    SELECT :code::text, :value::numeric, :purchased_on::date, o.user_id,
+           CASE WHEN EXISTS (SELECT 1 FROM auto_approved_cpfs a WHERE a.cpf = o.cpf)
+                THEN 'Aprovado' ELSE 'Em validação' END
+    FROM owner o
+    ON CONFLICT (code) DO NOTHING
+    RETURNING id
+)
+SELECT (SELECT user_id FROM owner) AS reseller_id,
+       (SELECT id FROM inserted) AS purchase_id;
+
+-- name: purchase_views
+-- Purchases with their cashback, newest first: one purchase (:purchase_id), or one reseller's (:reseller_id),
+-- optionally only the month starting on :month_start; NULL parameters do not filter. Keyset-paginated on
+-- (purchased_on, id) descending; fetches :limit + 1 rows.
+-- The cashback of each purchase: the month total counts the reseller's purchases that are not 'Reprovado' in
+-- that calendar month (purchased_on is a calendar date, already in APP_TIMEZONE); the tier whose
+-- (lower_bound, upper_bound] holds the total gives the percent. A rejected purchase earns nothing (0 %, 0.00).
+-- round(numeric, 2) rounds halves away from zero, i.e. half-up for these positive amounts.
+WITH chosen AS (
+    SELECT p.id, p.code, p.value, p.purchased_on, p.status, p.reseller_id
+    FROM purchases p
+    WHERE (:purchase_id::bigint IS NULL OR p.id = :purchase_id::bigint)
+      AND (:reseller_id::uuid IS NULL OR p.reseller_id = :reseller_id::uuid)
+      AND (:month_start::date IS NULL
+           OR (p.purchased_on >= :month_start::date
+               AND p.purchased_on < (:month_start::date + interval '1 month')::date))
+      AND (:after_date::date IS NULL OR (p.purchased_on, p.id) < (:after_date::date, :after_id::bigint))
+    ORDER BY p.purchased_on DESC, p.id DESC
+    LIMIT :limit + 1
+), months AS (
+    SELECT DISTINCT c.reseller_id, date_trunc('month', c.purchased_on::timestamp)::date AS month_start
+    FROM chosen c
+), totals AS (
+    SELECT m.reseller_id, m.month_start,
+           COALESCE(sum(q.value) FILTER (WHERE q.status <> 'Reprovado'), 0) AS total
+    FROM months m
+    JOIN purchases q ON q.reseller_id = m.reseller_id
+                    AND q.purchased_on >= m.month_start
+                    AND q.purchased_on < (m.month_start + interval '1 month')::date
+    GROUP BY m.reseller_id, m.month_start
+)
+SELECT c.id, c.code, c.value, c.purchased_on AS date, c.status,
+       COALESCE(t.percent, 0.00) AS cashback_percent,
+       COALESCE(round(c.value * t.percent / 100, 2), 0.00) AS cashback_value
+FROM chosen c
+JOIN totals m ON m.reseller_id = c.reseller_id
+             AND m.month_start = date_trunc('month', c.purchased_on::timestamp)::date
+LEFT JOIN cashback_tiers t ON c.status <> 'Reprovado'
+                          AND m.total > t.lower_bound
+                          AND (t.upper_bound IS NULL OR m.total <= t.upper_bound)
+ORDER BY c.purchased_on DESC, c.id DESC;
+
+-- name: purchase_status
+-- The current status of a purchase, when :reseller_id owns it (or when :reseller_id is NULL: anyone's).
+-- Used after a conditional change touched nothing, to answer 404 (unknown or not yours) or 409 (its status).
+SELECT p.status
+FROM purchases p
+WHERE p.id = :purchase_id
+  AND (:reseller_id::uuid IS NULL OR p.reseller_id = :reseller_id::uuid);
+
+-- name: update_purchase
+-- The owner edits a purchase, only while it is 'Em validação'; a NULL parameter keeps the current value.
+-- Touches nothing (returns no row) when the purchase is unknown, someone else's, or no longer 'Em validação'.
+UPDATE purchases
+SET code = COALESCE(:code::text, code),
+    value = COALESCE(:value::numeric, value),
+    purchased_on = COALESCE(:purchased_on::date, purchased_on),
+    updated_at = now()
+WHERE id = :purchase_id
+  AND reseller_id = :reseller_id
+  AND status = 'Em validação'
+RETURNING id;
+
+-- name: delete_purchase
+-- The owner withdraws a purchase, only while it is 'Em validação' (same conditions as update_purchase).
+DELETE FROM purchases
+WHERE id = :purchase_id
+  AND reseller_id = :reseller_id
+  AND status = 'Em validação'
+RETURNING id;
+
+-- name: approve_purchase
+-- A manager approves a purchase that is 'Em validação'; nothing happens from any other status.
+UPDATE purchases
+SET status = 'Aprovado', updated_at = now()
+WHERE id = :purchase_id
+  AND status = 'Em validação'
+RETURNING id;
+
+-- name: reject_purchase
+-- A manager rejects a purchase that is 'Em validação', or reverses an approval ('Aprovado', e.g. one approved
+-- automatically); a rejected purchase leaves its month's total, so its month-mates' cashback may drop.
+UPDATE purchases
+SET status = 'Reprovado', updated_at = now()
+WHERE id = :purchase_id
+  AND status IN ('Em validação', 'Aprovado')
+RETURNING id;
+
+-- name: user_id_by_email
+-- Demo data: the account already created with this e-mail (any letter case), if any.
+SELECT u.id
+FROM users u
+WHERE lower(u.email) = lower(:email);
