@@ -58,57 +58,100 @@ WHERE b.product_id = :product_id
 ORDER BY b.created_at DESC, b.id DESC
 LIMIT :limit + 1;
 
--- name: lock_product_for_bid
--- First statement of a bid: waits for and locks the product's row (every bid on one product is serialized
--- here, on any process), then judges the bid against the state it now holds. outcome is 'accepted', 'closed'
--- (not open any more), 'ended' (end passed, not yet closed by the closer), 'own_auction' or 'too_low';
--- minimum is the smallest acceptable amount (baseprice for the first bid); at is the moment of the judgement,
--- which becomes the bid's time. No row: unknown product.
--- Every judged value is an expression over the locked row itself: when the row changed while we waited,
--- PostgreSQL re-evaluates these on the newest version (a joined subquery would keep its stale values).
-SELECT p.id, p.seller_id, p.status, p.auction_end, p.extend_seconds, p.min_increment, p.current_bid,
-       CASE WHEN p.current_bid IS NULL THEN p.baseprice
-            ELSE GREATEST(p.baseprice, p.current_bid + p.min_increment) END AS minimum,
-       clock_timestamp() AS at,
-       CASE WHEN p.status <> 'open' THEN 'closed'
-            WHEN clock_timestamp() >= p.auction_end THEN 'ended'
-            WHEN p.seller_id = :bidder_id THEN 'own_auction'
-            WHEN :amount::numeric < CASE WHEN p.current_bid IS NULL THEN p.baseprice
-                                         ELSE GREATEST(p.baseprice, p.current_bid + p.min_increment) END
-                THEN 'too_low'
-            ELSE 'accepted' END AS outcome
-FROM products p
-WHERE p.id = :product_id
-FOR UPDATE;
+-- name: lock_product
+-- First statement of a bid: waits for and locks the product's row, so every bid on one product is serialized
+-- here, on any process. The app sends it in ONE pipeline with place_bid (BEGIN, lock_product, place_bid,
+-- COMMIT: one round trip); PostgreSQL runs place_bid only after this returns, so place_bid's snapshot is taken
+-- while the lock is held and sees every earlier bid (a single statement would judge a stale snapshot: its
+-- plain reads, such as the distinct-bidder check, keep the values from before the wait). No row: unknown product.
+SELECT id FROM products WHERE id = :product_id FOR UPDATE;
 
--- name: record_bid
--- Second statement of an accepted bid, run while lock_product_for_bid's lock is held (so this statement's
--- snapshot sees every earlier bid): the bid row, and the product's leading bid and counters. Anti-sniping: when
--- the bid lands within extend_seconds of the end, the end moves to :at + extend_seconds. Returns the bid and
--- the (possibly moved) end.
-WITH bid AS (
+-- name: place_bid
+-- The rest of a bid, in one statement, run right after lock_product in the same transaction: judges the bid on
+-- the locked row at this moment (clock_timestamp()), and when accepted records the bid, moves the product's
+-- leading bid, counters and (anti-sniping: a bid within extend_seconds of the end moves the end to
+-- at + extend_seconds) its end, and publishes the events as publish_event in sql/realtime.sql does: the topic's
+-- next seq(s) from topic_seq, the event rows (kind 4 with :origin when given; plus kind 7 when the end moved),
+-- and one NOTIFY per event in seq order (delivered only if the transaction commits).
+-- outcome is 'accepted', 'closed' (not open any more), 'ended' (end passed, not yet closed by the closer),
+-- 'own_auction' or 'too_low'; minimum is the smallest acceptable amount before this bid; seq is the kind 4
+-- event's. No row: unknown product.
+WITH locked AS (
+    SELECT p.id, p.seller_id, p.status, p.baseprice, p.min_increment, p.auction_end, p.extend_seconds,
+           CASE WHEN p.current_bid IS NULL THEN p.baseprice
+                ELSE GREATEST(p.baseprice, p.current_bid + p.min_increment) END AS minimum,
+           clock_timestamp() AS at
+    FROM products p
+    WHERE p.id = :product_id
+), judged AS (
+    SELECT l.*,
+           CASE WHEN l.status <> 'open' THEN 'closed'
+                WHEN l.at >= l.auction_end THEN 'ended'
+                WHEN l.seller_id = :bidder_id::uuid THEN 'own_auction'
+                WHEN :amount::numeric < l.minimum THEN 'too_low'
+                ELSE 'accepted' END AS outcome,
+           CASE WHEN l.extend_seconds > 0 AND l.auction_end < l.at + make_interval(secs => l.extend_seconds)
+                THEN l.at + make_interval(secs => l.extend_seconds)
+                ELSE l.auction_end END AS new_end,
+           'product:' || l.id::text AS topic
+    FROM locked l
+), accepted AS (
+    SELECT j.*, (j.new_end <> j.auction_end) AS extended FROM judged j WHERE j.outcome = 'accepted'
+), bid AS (
     INSERT INTO bids (product_id, bidder_id, bid_amount, created_at)
-    VALUES (:product_id, :bidder_id, :amount, :at)
+    SELECT a.id, :bidder_id::uuid, :amount::numeric, a.at FROM accepted a
     RETURNING id, created_at
 ), product AS (
     UPDATE products p
-    SET current_bid = :amount,
-        current_bidder_id = :bidder_id,
+    SET current_bid = :amount::numeric,
+        current_bidder_id = :bidder_id::uuid,
         bid_count = p.bid_count + 1,
         bidder_count = p.bidder_count
-            + CASE WHEN EXISTS (SELECT 1 FROM bids b WHERE b.product_id = p.id AND b.bidder_id = :bidder_id)
+            + CASE WHEN EXISTS (SELECT 1 FROM bids b WHERE b.product_id = p.id AND b.bidder_id = :bidder_id::uuid)
                    THEN 0 ELSE 1 END,
-        auction_end = CASE WHEN p.extend_seconds > 0
-                                AND p.auction_end < :at::timestamptz + make_interval(secs => p.extend_seconds)
-                           THEN :at::timestamptz + make_interval(secs => p.extend_seconds)
-                           ELSE p.auction_end END,
-        updated_at = :at
-    WHERE p.id = :product_id
-    RETURNING p.auction_end, p.min_increment, p.baseprice
+        auction_end = a.new_end,
+        updated_at = a.at
+    FROM accepted a
+    WHERE p.id = a.id
+    RETURNING p.id
+), next AS (
+    INSERT INTO topic_seq AS ts (topic, last_seq)
+    SELECT a.topic, CASE WHEN a.extended THEN 2 ELSE 1 END FROM accepted a
+    ON CONFLICT (topic) DO UPDATE SET last_seq = ts.last_seq + excluded.last_seq
+    RETURNING last_seq
+), event AS (
+    INSERT INTO events (topic, seq, payload)
+    SELECT a.topic,
+           n.last_seq - CASE WHEN a.extended THEN 1 ELSE 0 END,
+           jsonb_build_object('kind', 4, 'amount', :amount::numeric, 'user_id', :bidder_id::uuid, 'bid_id', b.id,
+                              'ends_at', a.new_end,
+                              'minimum_bid', GREATEST(a.baseprice, :amount::numeric + a.min_increment))
+           || CASE WHEN :origin::text IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('origin', :origin::text) END
+    FROM accepted a, next n, bid b
+    UNION ALL
+    SELECT a.topic, n.last_seq,
+           jsonb_build_object('kind', 7, 'ends_at', a.new_end,
+                              'message', 'A late bid extended the auction by ' || a.extend_seconds || ' s')
+    FROM accepted a, next n
+    WHERE a.extended
+    RETURNING topic, seq, payload
+), notified AS (
+    SELECT pg_notify('events',
+                     CASE WHEN octet_length(e.payload::text) < 7000
+                          THEN jsonb_build_object('topic', e.topic, 'seq', e.seq, 'payload', e.payload)::text
+                          ELSE jsonb_build_object('topic', e.topic, 'seq', e.seq)::text
+                     END) AS notified
+    FROM (SELECT * FROM event ORDER BY seq OFFSET 0) e
 )
-SELECT bid.id, bid.created_at, product.auction_end AS ends_at,
-       GREATEST(product.baseprice, :amount::numeric + product.min_increment) AS minimum_bid
-FROM bid, product;
+SELECT j.outcome, j.status, j.minimum, j.extend_seconds, j.at,
+       b.id AS bid_id, b.created_at,
+       CASE WHEN b.id IS NULL THEN j.auction_end ELSE j.new_end END AS ends_at,
+       (b.id IS NOT NULL AND j.new_end <> j.auction_end) AS extended,
+       GREATEST(j.baseprice, :amount::numeric + j.min_increment) AS minimum_bid,
+       (SELECT min(seq) FROM event) AS seq,
+       (SELECT count(*) FROM notified) AS notifications
+FROM judged j
+LEFT JOIN bid b ON true;
 
 -- name: cancel_product
 -- The seller withdraws an open auction that has no bid yet. Locks the row first (a concurrent bid either

@@ -13,24 +13,22 @@ from app.auctions.schemas import BidOut, ProductOut, ProductSummary
 from app.db.sql import Repository
 
 
-class BidJudgement(msgspec.Struct):
-    id: UUID
-    seller_id: UUID
-    status: str
-    auction_end: datetime
-    extend_seconds: int
-    min_increment: Decimal
-    current_bid: Decimal | None
-    minimum: Decimal
-    at: datetime
+class BidOutcome(msgspec.Struct):
+    """What place_bid found and did: the judgement, and for an accepted bid the bid, its event's seq and the
+    (possibly moved) end."""
+
     outcome: Literal["accepted", "closed", "ended", "own_auction", "too_low"]
-
-
-class RecordedBid(msgspec.Struct):
-    id: int
-    created_at: datetime
+    status: str
+    minimum: Decimal
+    extend_seconds: int
+    at: datetime
+    bid_id: int | None
+    created_at: datetime | None
     ends_at: datetime
+    extended: bool
     minimum_bid: Decimal
+    seq: int | None
+    notifications: int
 
 
 class CancelResult(msgspec.Struct):
@@ -128,17 +126,17 @@ class AuctionsRepository(Repository):
             limit=limit,
         )
 
-    async def lock_product_for_bid(self, product_id: UUID, bidder_id: UUID, amount: Decimal) -> BidJudgement | None:
-        return await self.fetch_one(
-            "lock_product_for_bid", BidJudgement, product_id=product_id, bidder_id=bidder_id, amount=amount
-        )
-
-    async def record_bid(self, product_id: UUID, bidder_id: UUID, amount: Decimal, at: datetime) -> RecordedBid:
-        recorded = await self.fetch_one(
-            "record_bid", RecordedBid, product_id=product_id, bidder_id=bidder_id, amount=amount, at=at
-        )
-        assert recorded is not None
-        return recorded
+    async def place_bid(
+        self, product_id: UUID, bidder_id: UUID, amount: Decimal, origin: str | None
+    ) -> BidOutcome | None:
+        """lock_product and place_bid in their own transaction (a savepoint when the caller already opened
+        one), sent as one pipeline: BEGIN, both statements and COMMIT reach PostgreSQL in one round trip."""
+        params = {"product_id": product_id, "bidder_id": bidder_id, "amount": amount, "origin": origin}
+        async with self.conn.pipeline(), self.conn.transaction():
+            await self._execute("lock_product", params)
+            cursor = await self._execute("place_bid", params)
+        row = await cursor.fetchone()
+        return None if row is None else msgspec.convert(row, BidOutcome)
 
     async def cancel_product(self, product_id: UUID, seller_id: UUID) -> CancelResult | None:
         return await self.fetch_one("cancel_product", CancelResult, product_id=product_id, seller_id=seller_id)

@@ -47,8 +47,7 @@ async def place_bid(
     """Lock the product, judge the bid, record it and announce it (kind 4; kind 1 for the socket named by
     `origin`), plus kind 7 when anti-sniping moved the end. Raises AppError: 404 unknown product, 409 closed or
     ended, 422 own auction or too low (the message states the minimum)."""
-    auctions = AuctionsRepository(conn)
-    judged = await auctions.lock_product_for_bid(product_id, bidder_id, amount)
+    judged = await AuctionsRepository(conn).place_bid(product_id, bidder_id, amount, origin)
     if judged is None:
         raise not_found("Product not found")
     if judged.outcome == "closed":
@@ -59,39 +58,19 @@ async def place_bid(
         raise unprocessable("You cannot bid on your own auction", key="amount")
     if judged.outcome == "too_low":
         raise unprocessable(f"Bid too low: the minimum is {_money(judged.minimum)}", key="amount")
-    recorded = await auctions.record_bid(product_id, bidder_id, amount, judged.at)
-    extended = recorded.ends_at != judged.auction_end
-    event: dict[str, Any] = {
-        "kind": NEW_BID,
-        "amount": amount,
-        "user_id": bidder_id,
-        "bid_id": recorded.id,
-        "ends_at": recorded.ends_at,
-        "minimum_bid": recorded.minimum_bid,
-    }
-    if origin is not None:
-        event["origin"] = origin
-    seq = await publish(conn, topic_of(product_id), event)
-    if extended:
-        await publish(
-            conn,
-            topic_of(product_id),
-            {
-                "kind": EXTENDED,
-                "ends_at": recorded.ends_at,
-                "message": f"A late bid extended the auction by {judged.extend_seconds} s",
-            },
-        )
+    assert judged.bid_id is not None
+    assert judged.created_at is not None
+    assert judged.seq is not None
     return PlacedBid(
-        id=recorded.id,
+        id=judged.bid_id,
         product_id=product_id,
         bidder_id=bidder_id,
         amount=amount,
-        created_at=recorded.created_at,
-        seq=seq,
-        ends_at=recorded.ends_at,
-        extended=extended,
-        minimum_bid=recorded.minimum_bid,
+        created_at=judged.created_at,
+        seq=judged.seq,
+        ends_at=judged.ends_at,
+        extended=judged.extended,
+        minimum_bid=judged.minimum_bid,
     )
 
 
