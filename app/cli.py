@@ -92,6 +92,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
         http="httptools",
         ws="websockets-sansio",
         ws_max_size=settings.max_ws_frame_bytes,
+        # No permessage-deflate: events are small JSON, and each connection's zlib state cost ~40 KiB of memory
+        # and a seventh of the fan-out CPU (docs/performance.md).
+        ws_per_message_deflate=False,
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
         access_log=False,

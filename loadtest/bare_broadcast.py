@@ -29,7 +29,8 @@ async def handler(ws: ServerConnection) -> None:
 
 
 async def main(port: int) -> None:
-    async with serve(handler, "127.0.0.1", port, ping_interval=20, max_size=4096):
+    # No compression, like `app serve`: both sides of the comparison do the same work per message.
+    async with serve(handler, "127.0.0.1", port, ping_interval=20, max_size=4096, compression=None):
         await asyncio.Future()
 
 

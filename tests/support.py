@@ -74,6 +74,7 @@ async def serve_app(settings: Settings, port: int | None = None) -> AsyncIterato
         log_config=None,
         access_log=False,
         ws_max_size=settings.max_ws_frame_bytes,
+        ws_per_message_deflate=False,  # as app serve runs it
         ws_ping_interval=5.0,
         ws_ping_timeout=5.0,
         timeout_graceful_shutdown=3,

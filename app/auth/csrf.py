@@ -55,6 +55,18 @@ def origin_allowed(connection: ASGIConnection[Any, Any, Any, Any], settings: Set
 class CSRFMiddleware(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
 
+    def __call__(self, app: ASGIApp) -> ASGIApp:
+        # Safe methods (most requests) go straight through, without ASGIMiddleware's per-request checks.
+        handle = self.handle
+
+        async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
+                await handle(scope, receive, send, app)
+            else:
+                await app(scope, receive, send)
+
+        return wrapped
+
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         if scope["method"] not in SAFE_METHODS:
             connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope)

@@ -10,8 +10,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 import msgspec
-from litestar import Litestar
-from litestar.datastructures import State
+from litestar.types import Scope
 from psycopg import AsyncConnection
 from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import AsyncConnectionPool
@@ -36,6 +35,8 @@ RECENTLY_USED_SECONDS = 2.0
 
 async def _note_return(conn: AsyncConnection[Any]) -> None:
     _returned_at[conn] = time.monotonic()
+    if conn.autocommit:  # lent out by autocommit_connection: back to transactions for the next borrower
+        await conn.set_autocommit(False)
 
 
 async def _check_unless_recent(conn: AsyncConnection[Any]) -> None:
@@ -58,22 +59,29 @@ def make_pool(settings: Settings, url: str) -> AsyncConnectionPool[AsyncConnecti
 
 
 @asynccontextmanager
-async def pool_lifespan(app: Litestar) -> AsyncIterator[None]:
-    pool: AsyncConnectionPool[AsyncConnection[Any]] = app.state.pool
-    await pool.open(wait=True, timeout=settings_timeout(app))
-    try:
-        yield
-    finally:
-        await pool.close()
-
-
-def settings_timeout(app: Litestar) -> float:
-    return max(5.0, app.state.settings.db_pool_timeout)
-
-
-async def provide_db(state: State) -> AsyncIterator[AsyncConnection[Any]]:
-    """One pooled connection and one transaction per request: committed when the handler returns, rolled back
-    when it raises (Litestar throws the handler's exception into this generator)."""
-    pool: AsyncConnectionPool[AsyncConnection[Any]] = state.pool
+async def autocommit_connection(
+    pool: AsyncConnectionPool[AsyncConnection[Any]],
+) -> AsyncIterator[AsyncConnection[Any]]:
+    """A pooled connection in autocommit mode: each statement is its own transaction, so a read or a
+    single-statement write costs one round trip instead of three (BEGIN, statement, COMMIT). Reads lose nothing:
+    under READ COMMITTED every statement takes its own snapshot, inside a transaction or not."""
     async with pool.connection() as conn:
+        await conn.set_autocommit(True)
         yield conn
+
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def provide_db(scope: Scope) -> AsyncIterator[AsyncConnection[Any]]:
+    """The request's connection. Unsafe methods get one transaction per request: committed when the handler
+    returns, rolled back when it raises (Litestar throws the handler's exception into this generator). Reads
+    (GET, HEAD) run in autocommit: they change nothing, and it saves two round trips per request (the one-row
+    read benchmark in docs/performance.md spent a third of its time sending COMMIT)."""
+    pool: AsyncConnectionPool[AsyncConnection[Any]] = scope["litestar_app"].state.pool
+    if scope.get("method") in SAFE_METHODS:
+        async with autocommit_connection(pool) as conn:
+            yield conn
+    else:
+        async with pool.connection() as conn:
+            yield conn

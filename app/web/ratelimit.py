@@ -15,6 +15,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from app.config import Settings
+from app.db.pool import autocommit_connection
 from app.web.client import client_address
 from app.web.errors import AppError
 from app.web.repository import WebRepository
@@ -43,7 +44,7 @@ class RateLimiter:
     async def hit(self, rule: Rule, subject: str) -> None:
         if not self.settings.rate_limits:
             return
-        async with self.pool.connection() as conn:
+        async with autocommit_connection(self.pool) as conn:
             hit = await WebRepository(conn).hit_rate_limit(f"{rule.name}:{subject}", rule.window_seconds)
         if hit.hits > rule.limit:
             raise AppError(
