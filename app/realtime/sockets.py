@@ -14,7 +14,7 @@ from litestar.exceptions import WebSocketDisconnect
 
 from app.realtime.hub import Dropped, Subscription
 from app.realtime.repository import Event
-from app.web.errors import ErrorBody
+from app.web.errors import websocket_denial
 
 CLOSE_NORMAL = 1000
 CLOSE_TRY_AGAIN_LATER = 1013
@@ -27,15 +27,8 @@ async def deny(socket: WebSocket[Any, Any, Any], status_code: int, detail: str) 
     """Refuse the upgrade before accept with an HTTP status (the ASGI WebSocket Denial Response extension,
     which uvicorn supports); where the server lacks it, a close before accept (the client sees 403)."""
     if "websocket.http.response" in socket.scope.get("extensions", {}):
-        body = _encode(ErrorBody(status_code=status_code, detail=detail))
-        await socket.send(
-            {
-                "type": "websocket.http.response.start",
-                "status": status_code,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-            }
-        )
-        await socket.send({"type": "websocket.http.response.body", "body": body, "more_body": False})
+        for message in websocket_denial(status_code, detail):
+            await socket.send(message)  # type: ignore[arg-type]
     else:
         await socket.close(code=1008, reason=detail[:120])
 

@@ -119,6 +119,18 @@ def _normalise_extra(extra: Any) -> list[Any]:
     return out
 
 
+def websocket_denial(status_code: int, detail: str, headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The ASGI messages that refuse a WebSocket upgrade with an HTTP status and the error envelope (the WebSocket
+    Denial Response extension, which uvicorn supports)."""
+    body = msgspec.json.encode(ErrorBody(status_code=status_code, detail=detail))
+    raw_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    return [
+        {"type": "websocket.http.response.start", "status": status_code, "headers": raw_headers},
+        {"type": "websocket.http.response.body", "body": body, "more_body": False},
+    ]
+
+
 def error_response(exc: AppError) -> Response[Any]:
     """The envelope of `exc` as a response, for a handler that must return (not raise) an error so that its
     transaction still commits (a counted attempt, say)."""

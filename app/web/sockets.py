@@ -25,12 +25,11 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-import msgspec
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from psycopg import OperationalError
 from psycopg_pool import PoolTimeout
 
-from app.web.errors import ErrorBody
+from app.web.errors import websocket_denial
 
 log = logging.getLogger("app.sockets")
 
@@ -38,7 +37,6 @@ CLOSE_GOING_AWAY = 1001
 CLOSE_TRY_AGAIN_LATER = 1013
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _ERROR_KEY = "app.socket_error"
-_encode = msgspec.json.Encoder().encode
 DATABASE_UNAVAILABLE = "The database is unavailable, try again shortly"
 
 
@@ -83,14 +81,8 @@ class _Socket:
         await self._send(message)
 
     async def _deny_503(self) -> None:
-        body = _encode(ErrorBody(status_code=503, detail=DATABASE_UNAVAILABLE))
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"retry-after", b"2"),
-        ]
-        await self._send({"type": "websocket.http.response.start", "status": 503, "headers": headers})
-        await self._send({"type": "websocket.http.response.body", "body": body, "more_body": False})
+        for message in websocket_denial(503, DATABASE_UNAVAILABLE, {"Retry-After": "2"}):
+            await self._send(message)  # type: ignore[arg-type]
 
     async def go_away(self) -> None:
         if self.accepted and not self.closed:
