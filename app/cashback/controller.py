@@ -28,6 +28,7 @@ from app.cashback.upstream import CashbackApi
 from app.config import Settings
 from app.security import Passwords
 from app.users.repository import UsersRepository
+from app.users.service import create_account
 from app.web.errors import conflict, forbidden, invalid_field, not_found, status_conflict
 from app.web.idempotency import idempotent
 from app.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
@@ -107,11 +108,9 @@ class ResellersController(Controller):
 
         async def create() -> Response[Any]:
             # The user and its reseller row in the request's one transaction: a taken CPF undoes the user too.
-            user_id = await UsersRepository(db).create_user(
-                email=data.email, password_hash=await passwords.hash(data.password), name=data.full_name
+            user_id, _ = await create_account(
+                UsersRepository(db), passwords, email=data.email, password=data.password, name=data.full_name
             )
-            if user_id is None:
-                raise conflict("An account with this e-mail already exists", key="email")
             if not await cashback.create_reseller(user_id, data.cpf):
                 raise conflict("A reseller with this CPF already exists", key="cpf")
             reseller = await cashback.reseller_view(user_id)

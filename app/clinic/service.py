@@ -4,6 +4,7 @@ calls and transitions with their live events, invitations and activation."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -234,28 +235,32 @@ async def start(repo: ClinicRepository, clinic_id: int, step_id: int) -> StepOut
     return await _view(repo, clinic_id, step_id)
 
 
-async def no_show(conn: AsyncConnection[Any], repo: ClinicRepository, clinic_id: int, step_id: int) -> StepOut:
-    if await repo.no_show_step(clinic_id, step_id) is None:
+async def _change_waiting_list(
+    conn: AsyncConnection[Any],
+    repo: ClinicRepository,
+    clinic_id: int,
+    step_id: int,
+    transition: Callable[[int, int], Awaitable[object | None]],
+    reason: str,
+) -> StepOut:
+    """A conditional transition that changes who is waiting, announced on the queue feed."""
+    if await transition(clinic_id, step_id) is None:
         raise await _refuse(repo, clinic_id, step_id)
     step = await _view(repo, clinic_id, step_id)
-    await queue_changed(conn, clinic_id, "no_show", step_id, step.service_id)
+    await queue_changed(conn, clinic_id, reason, step_id, step.service_id)
     return step
+
+
+async def no_show(conn: AsyncConnection[Any], repo: ClinicRepository, clinic_id: int, step_id: int) -> StepOut:
+    return await _change_waiting_list(conn, repo, clinic_id, step_id, repo.no_show_step, "no_show")
 
 
 async def cancel(conn: AsyncConnection[Any], repo: ClinicRepository, clinic_id: int, step_id: int) -> StepOut:
-    if await repo.cancel_step(clinic_id, step_id) is None:
-        raise await _refuse(repo, clinic_id, step_id)
-    step = await _view(repo, clinic_id, step_id)
-    await queue_changed(conn, clinic_id, "cancelled", step_id, step.service_id)
-    return step
+    return await _change_waiting_list(conn, repo, clinic_id, step_id, repo.cancel_step, "cancelled")
 
 
 async def reactivate(conn: AsyncConnection[Any], repo: ClinicRepository, clinic_id: int, step_id: int) -> StepOut:
-    if await repo.reactivate_step(clinic_id, step_id) is None:
-        raise await _refuse(repo, clinic_id, step_id)
-    step = await _view(repo, clinic_id, step_id)
-    await queue_changed(conn, clinic_id, "reactivated", step_id, step.service_id)
-    return step
+    return await _change_waiting_list(conn, repo, clinic_id, step_id, repo.reactivate_step, "reactivated")
 
 
 async def _check_forward_target(repo: ClinicRepository, clinic_id: int, data: Transition) -> int:
