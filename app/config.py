@@ -84,6 +84,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ConfigError(f"APP_TIMEZONE {self.timezone!r} is not a known time zone") from exc
+        if self.ws_queue_size < 1:
+            raise ConfigError("WS_QUEUE_SIZE must be at least 1 (events buffered per subscriber)")
         return self
 
 

@@ -52,6 +52,7 @@ def test_development_defaults_work_on_a_laptop() -> None:
         ({"RATE_LIMITS": "maybe"}, "RATE_LIMITS"),
         ({"PORT": "eighty"}, "PORT"),
         ({"APP_TIMEZONE": "Mars/Olympus"}, "APP_TIMEZONE"),
+        ({"WS_QUEUE_SIZE": "0"}, "WS_QUEUE_SIZE"),
     ],
 )
 def test_a_bad_value_is_named(environ: dict[str, str], message: str) -> None:

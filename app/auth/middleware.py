@@ -6,6 +6,7 @@ A browser sends the session cookie; an API client sends `Authorization: Bearer <
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 from litestar.enums import ScopeType
@@ -56,8 +57,8 @@ class AuthenticationMiddleware(ASGIMiddleware):
         # layer less on every request (docs/performance.md, profile).
         handle = self.handle
 
-        async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
-            await handle(scope, receive, send, app)
+        def wrapped(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+            return handle(scope, receive, send, app)
 
         return wrapped
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -55,15 +56,33 @@ class Subscription:
         self.last_seq = 0
         self.dropped = False
         self.on_drop: Callable[[], None] | None = None
-        self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize)
+        # A deque and one waiter rather than an asyncio.Queue (four deques and an Event): this object lives as
+        # long as its socket, and idle sockets' memory is a benchmark target (docs/performance.md).
+        self._items: deque[Any] = deque()
+        self._maxsize = maxsize
+        self._waiter: asyncio.Future[None] | None = None
 
     def offer(self, item: Any) -> None:
         if self.dropped:
             return
-        try:
-            self._queue.put_nowait(item)
-        except asyncio.QueueFull:
+        if len(self._items) >= self._maxsize:
             self.drop()
+            return
+        self._put(item)
+
+    def _put(self, item: Any) -> None:
+        self._items.append(item)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def _get(self) -> Any:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.popleft()
 
     def reply(self, message: dict[str, Any]) -> None:
         """A message that is not an event (a refusal, an error), sent in order with the events."""
@@ -72,15 +91,14 @@ class Subscription:
     def drop(self) -> None:
         self.dropped = True
         self.hub.stats["dropped_subscribers"] += 1
-        while not self._queue.empty():
-            self._queue.get_nowait()
-        self._queue.put_nowait(_DROP)
+        self._items.clear()
+        self._put(_DROP)
         if self.on_drop is not None:
             self.on_drop()
 
     async def __aiter__(self) -> AsyncIterator[Event | dict[str, Any]]:
         while True:
-            item = await self._queue.get()
+            item = await self._get()
             if item is _DROP:
                 raise Dropped
             if not isinstance(item, Event):

@@ -8,6 +8,7 @@ import random
 import re
 import sys
 import time
+from collections.abc import Awaitable
 from contextvars import ContextVar
 from typing import Any
 
@@ -68,11 +69,10 @@ class RequestContextMiddleware(ASGIMiddleware):
         # exclude: a plain wrapper is one call layer less on every request (docs/performance.md, profile).
         handle = self.handle
 
-        async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        def wrapped(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
             if scope["type"] == "lifespan":
-                await app(scope, receive, send)
-            else:
-                await handle(scope, receive, send, app)
+                return app(scope, receive, send)
+            return handle(scope, receive, send, app)
 
         return wrapped
 

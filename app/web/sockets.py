@@ -21,7 +21,7 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import FrameType
 from typing import Any
 
@@ -99,16 +99,17 @@ class SocketLifecycle:
         self._tasks: set[asyncio.Task[int]] = set()
 
     def __call__(self, app: ASGIApp) -> ASGIApp:
-        async def handle(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "websocket":
-                await app(scope, receive, send)
-                return
+        async def track(scope: Scope, receive: Receive, send: Send) -> None:
             tracked = _Socket(scope, send)
             self._sockets.add(tracked)
             try:
                 await app(scope, receive, tracked.send)
             finally:
                 self._sockets.discard(tracked)
+
+        def handle(scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+            # HTTP goes straight to the app: returning its coroutine adds no frame to the request.
+            return track(scope, receive, send) if scope["type"] == "websocket" else app(scope, receive, send)
 
         return handle
 
