@@ -67,7 +67,7 @@ def test_the_image_is_multi_stage_slim_non_root_and_healthchecked() -> None:
     steps = _instructions()
     stages = [args for keyword, args in steps if keyword == "FROM"]
     assert len(stages) == 2
-    assert re.search(r"ARG PYTHON_IMAGE=python:3\.11-slim", CONTAINERFILE)
+    assert re.search(r"ARG PYTHON_IMAGE=python:3\.1[1-9]-slim", CONTAINERFILE)
     final = steps[max(i for i, (keyword, _) in enumerate(steps) if keyword == "FROM") :]
     final_keywords = [keyword for keyword, _ in final]
     user = next(args for keyword, args in final if keyword == "USER")
