@@ -160,6 +160,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; the median is reported")
     parser.add_argument("--sockets", type=int, default=1000)
+    parser.add_argument("--no-write", action="store_true", help="print the figures, leave docs/performance.md alone")
     args = parser.parse_args()
     workers = os.cpu_count() or 2
     lines: list[str] = []
@@ -283,7 +284,8 @@ def main() -> None:
         f"{sum(r.socket_errors for r in logins)}. Server threads per nice value after the logins: "
         f"{', '.join(f'nice {n}: {c}' for n, c in nices.items())} (the argon2 threads are the ones at 10).",
     ]
-    write_section("platform", "## Platform\n\n" + "\n".join(lines))
+    if not args.no_write:
+        write_section("platform", "## Platform\n\n" + "\n".join(lines))
     print("\n".join(lines))
 
 

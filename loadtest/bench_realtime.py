@@ -459,7 +459,11 @@ async def main_async(args: argparse.Namespace) -> None:
 
             phases = []
             for subscribers in args.subscribers:
-                rates = [10, 25, 50, 100, 200, 400, 800] if subscribers <= 100 else [2, 5, 10, 20, 40, 80, 160]
+                rates = (
+                    [10, 25, 50, 100, 200, 300, 400, 500, 600, 800, 1200, 1600]
+                    if subscribers <= 100
+                    else [2, 5, 10, 20, 40, 60, 80, 120, 160, 240]
+                )
                 print(f"fan-out to {subscribers} subscribers", flush=True)
                 phases.append(
                     await fanout_phase(servers, bares, clients, seller, bidders[0], subscribers, rates, args.seconds)
