@@ -615,7 +615,9 @@ class ResellerUser(ApiUser):
 
     @task(3)
     def purchase(self) -> None:
-        day = date.today() - timedelta(days=random.randrange(60))
+        # At least a day back: the server judges "not in the future" in its APP_TIMEZONE, which may be behind
+        # this machine's date (São Paulo is 3 hours behind UTC).
+        day = date.today() - timedelta(days=1 + random.randrange(60))
         body = {
             "code": unique("NF"),
             "value": round(random.uniform(10, 900), 2),
