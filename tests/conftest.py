@@ -17,7 +17,7 @@ import pytest
 from app.config import Settings, settings_from_env
 from app.db.embedded import start_embedded_postgres
 from app.db.migrations import apply_migrations
-from tests.support import ROOT, Account, RunningServer, SmtpServer, new_user, serve_app
+from tests.support import ROOT, Account, RunningServer, SmtpServer, bearer_login, new_user, serve_app
 
 TEST_DATA_FOLDER = ROOT / ".pgtest"
 
@@ -101,9 +101,11 @@ async def other_client(server: RunningServer) -> AsyncIterator[httpx.AsyncClient
 
 @pytest.fixture
 async def admin(client: httpx.AsyncClient) -> Account:
-    """The Administrador created at start-up from ADMIN_EMAIL/ADMIN_PASSWORD, with a bearer token."""
-    from tests.support import bearer_login
+    return await admin_login(client)
 
+
+async def admin_login(client: httpx.AsyncClient) -> Account:
+    """The Administrador created at start-up from ADMIN_EMAIL/ADMIN_PASSWORD, with a bearer token."""
     return await bearer_login(
         client, Account(id="", email=TEST_ENVIRONMENT["ADMIN_EMAIL"], password=TEST_ENVIRONMENT["ADMIN_PASSWORD"])
     )

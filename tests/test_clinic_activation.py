@@ -10,10 +10,10 @@ import psycopg
 
 from app.config import Settings
 from tests.clinic_support import api, create_clinic, create_service
+from tests.conftest import admin_login
 from tests.support import (
     PASSWORD,
     SmtpServer,
-    bearer_login,
     code_in,
     eventually,
     new_user,
@@ -32,7 +32,7 @@ async def test_invited_admin_activates_with_the_emailed_code_once(settings: Sett
         serve_app(with_settings(settings, smtp_url=smtp.url)) as srv,
         httpx.AsyncClient(base_url=srv.url, timeout=30) as client,
     ):
-        admin = await bearer_login(client, await _admin(client))
+        admin = await admin_login(client)
         email = unique_email("medica")
         clinic = await create_clinic(client, admin, admin_email=email)
         assert clinic["admin_invitation"]["status"] == "invited"
@@ -66,7 +66,7 @@ async def test_wrong_codes_are_limited_and_expired_codes_refused(settings: Setti
         serve_app(with_settings(settings, smtp_url=smtp.url)) as srv,
         httpx.AsyncClient(base_url=srv.url, timeout=30) as client,
     ):
-        admin = await bearer_login(client, await _admin(client))
+        admin = await admin_login(client)
         clinic = await create_clinic(client, admin)
         service = await create_service(client, admin, clinic["id"], "CG")
         email = unique_email("enfermeiro")
@@ -113,7 +113,7 @@ async def test_existing_account_is_added_and_notified(settings: Settings, smtp: 
         serve_app(with_settings(settings, smtp_url=smtp.url)) as srv,
         httpx.AsyncClient(base_url=srv.url, timeout=30) as client,
     ):
-        admin = await bearer_login(client, await _admin(client))
+        admin = await admin_login(client)
         clinic = await create_clinic(client, admin)
         someone = await new_user(client)
         response = await client.post(
@@ -131,7 +131,7 @@ async def test_invitation_waits_in_the_outbox_while_smtp_is_down(settings: Setti
         serve_app(with_settings(settings, smtp_url=smtp.url)) as srv,
         httpx.AsyncClient(base_url=srv.url, timeout=30) as client,
     ):
-        admin = await bearer_login(client, await _admin(client))
+        admin = await admin_login(client)
         clinic = await create_clinic(client, admin)
         smtp.stop()
         email = unique_email("atendente")
@@ -152,10 +152,3 @@ async def test_invitation_waits_in_the_outbox_while_smtp_is_down(settings: Setti
         smtp.start()
         code = code_in((await smtp.wait_for(email, timeout=20))[0])
         assert (await client.post("/api/v1/auth/activate", json=_activation(email, code))).status_code == 200
-
-
-async def _admin(client: httpx.AsyncClient):
-    from tests.conftest import TEST_ENVIRONMENT
-    from tests.support import Account
-
-    return Account(id="", email=TEST_ENVIRONMENT["ADMIN_EMAIL"], password=TEST_ENVIRONMENT["ADMIN_PASSWORD"])

@@ -10,8 +10,8 @@ from playwright.async_api import expect
 
 from app.config import Settings
 from tests.clinic_support import api, call_next, create_clinic, create_service, open_desk
-from tests.conftest import TEST_ENVIRONMENT
-from tests.support import Account, bearer_login, free_port, serve_app
+from tests.conftest import admin_login
+from tests.support import bearer_login, free_port, serve_app
 
 
 async def test_ticket_from_the_totem_shows_up_on_the_tv_and_the_tv_resumes_after_a_restart(
@@ -19,10 +19,7 @@ async def test_ticket_from_the_totem_shows_up_on_the_tv_and_the_tv_resumes_after
 ) -> None:
     port = free_port()
     async with serve_app(settings, port=port) as srv, httpx.AsyncClient(base_url=srv.url, timeout=30) as client:
-        admin = await bearer_login(
-            client,
-            Account(id="", email=TEST_ENVIRONMENT["ADMIN_EMAIL"], password=TEST_ENVIRONMENT["ADMIN_PASSWORD"]),
-        )
+        admin = await admin_login(client)
         clinic = await create_clinic(client, admin, name="Clínica Central")
         cid = clinic["id"]
         service = await create_service(client, admin, cid, "EN", name="Enfermagem", direction="right")

@@ -30,11 +30,9 @@ from app.db.embedded import start_embedded_postgres
 from app.db.migrations import apply_migrations
 from app.realtime.hub import LISTENER_APPLICATION_NAME
 from tests.clinic_support import api, call_next, create_clinic, create_service, issue, open_desk
-from tests.conftest import TEST_ENVIRONMENT
+from tests.conftest import TEST_ENVIRONMENT, admin_login
 from tests.support import (
-    Account,
     assert_envelope,
-    bearer_login,
     eventually,
     new_user,
     serve_app,
@@ -110,10 +108,7 @@ async def test_database_restart_503_then_recovery_and_no_event_lost(own_postgres
     server = await start_server_process(settings, tmp_path, name="restart")
     try:
         async with httpx.AsyncClient(base_url=server.url, timeout=pool_timeout + 20) as client:
-            admin = await bearer_login(
-                client,
-                Account(id="", email=TEST_ENVIRONMENT["ADMIN_EMAIL"], password=TEST_ENVIRONMENT["ADMIN_PASSWORD"]),
-            )
+            admin = await admin_login(client)
             member = await new_user(client)
             clinic = await create_clinic(client, admin)
             cid = clinic["id"]

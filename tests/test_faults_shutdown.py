@@ -19,8 +19,8 @@ from websockets.exceptions import ConnectionClosed
 
 from app.config import Settings
 from tests.clinic_support import api, call_next, create_clinic, create_service, issue, open_desk
-from tests.conftest import TEST_ENVIRONMENT
-from tests.support import Account, SmtpServer, bearer_login, eventually, new_user, start_server_process, with_settings
+from tests.conftest import admin_login
+from tests.support import SmtpServer, eventually, new_user, start_server_process, with_settings
 
 pytestmark = pytest.mark.slow
 
@@ -56,10 +56,7 @@ async def test_sigterm_finishes_requests_closes_sockets_1001_and_loses_nothing(
     lock: psycopg.AsyncConnection[Any] | None = None
     try:
         async with httpx.AsyncClient(base_url=first.url, timeout=30) as client:
-            admin = await bearer_login(
-                client,
-                Account(id="", email=TEST_ENVIRONMENT["ADMIN_EMAIL"], password=TEST_ENVIRONMENT["ADMIN_PASSWORD"]),
-            )
+            admin = await admin_login(client)
             member = await new_user(client)
             clinic = await create_clinic(client, admin)
             cid = clinic["id"]
