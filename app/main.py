@@ -21,6 +21,7 @@ from app.areas import Area
 from app.auth.area import area as auth_area
 from app.auth.csrf import CSRFMiddleware
 from app.auth.middleware import AuthenticationMiddleware
+from app.auth.principal import provide_optional_user, provide_user
 from app.config import PROJECT_ROOT, Settings, get_settings
 from app.db.embedded import ensure_database_url
 from app.db.pool import make_pool, provide_db
@@ -154,6 +155,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "settings": Provide(_provide_settings, sync_to_thread=False),
             "passwords": Provide(_provide_passwords, sync_to_thread=False),
             "rate_limiter": Provide(provide_rate_limiter, sync_to_thread=False),
+            # The principal the authentication middleware resolved: `caller` answers 401 without one.
+            "caller": Provide(provide_user, sync_to_thread=False),
+            "maybe_caller": Provide(provide_optional_user, sync_to_thread=False),
         },
         middleware=middleware,
         cors_config=cors,

@@ -25,7 +25,7 @@ from app.auctions.schemas import (
     Status,
 )
 from app.auctions.service import cancel_auction, place_bid
-from app.auth.principal import Principal, claim_required, login_required, provide_user
+from app.auth.principal import Principal, claim_required, login_required
 from app.config import PROJECT_ROOT, Settings
 from app.web.errors import invalid_field, not_found
 from app.web.idempotency import idempotent
@@ -44,7 +44,6 @@ class ProductsController(Controller):
     tags = ["auctions"]
     dependencies = {
         "auctions": Provide(provide_auctions, sync_to_thread=False),
-        "caller": Provide(provide_user, sync_to_thread=False),
     }
 
     @post(

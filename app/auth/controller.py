@@ -13,7 +13,7 @@ from psycopg import AsyncConnection
 
 from app.auth.csrf import CSRF_COOKIE, csrf_token_valid, new_csrf_token
 from app.auth.middleware import bearer_token, credentials
-from app.auth.principal import SESSION_COOKIE, Principal, login_required, provide_user
+from app.auth.principal import SESSION_COOKIE, Principal, login_required
 from app.auth.repository import AuthRepository
 from app.auth.schemas import (
     CsrfToken,
@@ -76,7 +76,6 @@ class AuthController(Controller):
     tags = ["auth"]
     dependencies = {
         "auth": Provide(provide_auth, sync_to_thread=False),
-        "caller": Provide(provide_user, sync_to_thread=False),
     }
 
     @get("/csrftoken", summary="A CSRF token for cookie sessions (also set as the csrftoken cookie)")

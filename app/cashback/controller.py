@@ -13,7 +13,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from psycopg import AsyncConnection
 
-from app.auth.principal import Principal, claim_required, login_required, provide_user
+from app.auth.principal import Principal, claim_required, login_required
 from app.cashback.cpf import normalize_cpf
 from app.cashback.repository import CashbackRepository, DuplicateCode
 from app.cashback.schemas import (
@@ -91,7 +91,6 @@ class ResellersController(Controller):
     tags = ["cashback"]
     dependencies = {
         "cashback": Provide(provide_cashback, sync_to_thread=False),
-        "caller": Provide(provide_user, sync_to_thread=False),
     }
 
     @post("/", status_code=HTTP_201_CREATED, summary="Register as a reseller (a user with a CPF)")
@@ -134,7 +133,6 @@ class PurchasesController(Controller):
     guards = [login_required]
     dependencies = {
         "cashback": Provide(provide_cashback, sync_to_thread=False),
-        "caller": Provide(provide_user, sync_to_thread=False),
     }
 
     @post("/", status_code=HTTP_201_CREATED, summary="Register a purchase; answers it with its cashback")
@@ -300,7 +298,6 @@ class CashbackController(Controller):
     path = "/api/v1/cashback"
     tags = ["cashback"]
     guards = [login_required]
-    dependencies = {"caller": Provide(provide_user, sync_to_thread=False)}
 
     @get("/", summary="The caller's accumulated cashback, from the external cashback API")
     async def accumulated(

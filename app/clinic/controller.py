@@ -15,7 +15,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 from psycopg import AsyncConnection
 
 from app.auth.controller import _session_cookie
-from app.auth.principal import Principal, claim_required, provide_optional_user
+from app.auth.principal import Principal, claim_required
 from app.auth.repository import AuthRepository
 from app.auth.service import open_session
 from app.clinic import service
@@ -92,7 +92,6 @@ class ClinicsController(Controller):
     tags = ["clinic"]
     dependencies = {
         "clinics": Provide(provide_clinics, sync_to_thread=False),
-        "caller": Provide(provide_optional_user, sync_to_thread=False),
     }
 
     # Clinics ----------------------------------------------------------------------------------------------------
@@ -102,7 +101,7 @@ class ClinicsController(Controller):
         self,
         data: JSONBody[CreateClinic],
         clinics: NamedDependency[ClinicRepository],
-        caller: NamedDependency[Principal | None],
+        maybe_caller: NamedDependency[Principal | None],
         settings: NamedDependency[Settings],
         db: NamedDependency[AsyncConnection[Any]],
     ) -> CreatedClinic:
@@ -120,7 +119,7 @@ class ClinicsController(Controller):
                 name=None,
                 is_admin=True,
                 service_ids=[],
-                created_by=caller.id if caller else None,
+                created_by=maybe_caller.id if maybe_caller else None,
             )
         return CreatedClinic(**{f: getattr(clinic, f) for f in clinic.__struct_fields__}, admin_invitation=invitation)
 
@@ -139,11 +138,11 @@ class ClinicsController(Controller):
         request: Request[Any, Any, Any],
         clinic_id: FromPath[int],
         clinics: NamedDependency[ClinicRepository],
-        caller: NamedDependency[Principal | None],
+        maybe_caller: NamedDependency[Principal | None],
         include_inactive: Annotated[bool, QueryParameter(description="clinic admin: inactive ones too")] = False,
     ) -> list[ServiceOut]:
         if include_inactive:
-            await service.require_admin(clinics, clinic_id, caller)
+            await service.require_admin(clinics, clinic_id, maybe_caller)
             rows = await clinics.list_services(clinic_id, 0, 1000)
             return rows
         cache: ServiceCache = request.app.state.clinic_services
@@ -158,10 +157,10 @@ class ClinicsController(Controller):
         clinic_id: FromPath[int],
         data: JSONBody[CreateService],
         clinics: NamedDependency[ClinicRepository],
-        caller: NamedDependency[Principal | None],
+        maybe_caller: NamedDependency[Principal | None],
         db: NamedDependency[AsyncConnection[Any]],
     ) -> ServiceOut:
-        await service.require_admin(clinics, clinic_id, caller)
+        await service.require_admin(clinics, clinic_id, maybe_caller)
         created = await clinics.create_service(
             clinic_id,
             name=data.name,
@@ -186,10 +185,10 @@ class ClinicsController(Controller):
         service_id: FromPath[int],
         data: JSONBody[UpdateService],
         clinics: NamedDependency[ClinicRepository],
-        caller: NamedDependency[Principal | None],
+        maybe_caller: NamedDependency[Principal | None],
         db: NamedDependency[AsyncConnection[Any]],
     ) -> ServiceOut:
-        await service.require_admin(clinics, clinic_id, caller)
+        await service.require_admin(clinics, clinic_id, maybe_caller)
         if await clinics.service_view(clinic_id, service_id) is None:
             raise not_found("Service not found")
         updated = await clinics.update_service(
@@ -217,11 +216,11 @@ class ClinicsController(Controller):
         self,
         clinic_id: FromPath[int],
         clinics: NamedDependency[ClinicRepository],
-        caller: NamedDependency[Principal | None],
+        maybe_caller: NamedDependency[Principal | None],
         limit: Limit = 50,
         cursor: Cursor = None,
     ) -> Page[RoomOut]:
-        await service.require_staff(clinics, clinic_id, caller)
+        await service.require_staff(clinics, clinic_id, maybe_caller)
         after = decode_cursor(cursor, (int,))
         rows = await clinics.list_rooms(clinic_id, after[0] if after else 0, limit)
         return page_of(rows, limit, lambda r: (r.id,))
@@ -232,9 +231,9 @@ class ClinicsController(Controller):
         clinic_id: FromPath[int],
         data: JSONBody[CreateRoom],
         clinics: NamedDependency[ClinicRepository],
-        caller: NamedDependency[Principal | None],
+        maybe_caller: NamedDependency[Principal | None],
     ) -> RoomOut:
-        await service.require_admin(clinics, clinic_id, caller)
+        await service.require_admin(clinics, clinic_id, maybe_caller)
         room_id = await clinics.create_room(clinic_id, data.name)
         if room_id is None:
             raise conflict("The clinic already has a room with this name", key="name")
@@ -249,9 +248,9 @@ class ClinicsController(Controller):
         room_id: FromPath[int],
         data: JSONBody[UpdateRoom],
         clinics: NamedDependency[ClinicRepository],
-        caller: NamedDependency[Principal | None],
+        maybe_caller: NamedDependency[Principal | None],
     ) -> RoomOut:
-        await service.require_admin(clinics, clinic_id, caller)
+        await service.require_admin(clinics, clinic_id, maybe_caller)
         if await clinics.room_view(clinic_id, room_id) is None:
             raise not_found("Room not found")
         if await clinics.rename_room(clinic_id, room_id, data.name) is None:
@@ -266,15 +265,15 @@ class ClinicsController(Controller):
         clinic_id: FromPath[int],
         room_id: FromPath[int],
         clinics: NamedDependency[ClinicRepository],
-        caller: NamedDependency[Principal | None],
+        maybe_caller: NamedDependency[Principal | None],
     ) -> RoomOut:
-        await service.require_staff(clinics, clinic_id, caller)
-        assert caller is not None
+        await service.require_staff(clinics, clinic_id, maybe_caller)
+        assert maybe_caller is not None
         if await clinics.room_view(clinic_id, room_id) is None:
             raise not_found("Room not found")
-        await clinics.release_other_rooms(clinic_id, caller.id, room_id)
+        await clinics.release_other_rooms(clinic_id, maybe_caller.id, room_id)
         try:
-            taken = await clinics.take_room(clinic_id, room_id, caller.id)
+            taken = await clinics.take_room(clinic_id, room_id, maybe_caller.id)
         except psycopg.errors.UniqueViolation:  # the caller took another room concurrently
             raise conflict("You are taking another room at the same time", key="room") from None
         if not taken:
@@ -289,13 +288,13 @@ class ClinicsController(Controller):
         clinic_id: FromPath[int],
         room_id: FromPath[int],
         clinics: NamedDependency[ClinicRepository],
-        caller: NamedDependency[Principal | None],
+        maybe_caller: NamedDependency[Principal | None],
     ) -> RoomOut:
-        access = await service.require_staff(clinics, clinic_id, caller)
-        assert caller is not None
+        access = await service.require_staff(clinics, clinic_id, maybe_caller)
+        assert maybe_caller is not None
         if await clinics.room_view(clinic_id, room_id) is None:
             raise not_found("Room not found")
-        if not await clinics.leave_room(clinic_id, room_id, caller.id, access.is_admin):
+        if not await clinics.leave_room(clinic_id, room_id, maybe_caller.id, access.is_admin):
             raise forbidden("Only the occupant or a clinic admin may free this room")
         room = await clinics.room_view(clinic_id, room_id)
         assert room is not None
@@ -308,11 +307,11 @@ class ClinicsController(Controller):
         self,
         clinic_id: FromPath[int],
         clinics: NamedDependency[ClinicRepository],
-        caller: NamedDependency[Principal | None],
+        maybe_caller: NamedDependency[Principal | None],
         limit: Limit = 50,
         cursor: Cursor = None,
     ) -> Page[StaffOut]:
-        await service.require_admin(clinics, clinic_id, caller)
+        await service.require_admin(clinics, clinic_id, maybe_caller)
         after = decode_cursor(cursor, (UUID,))
         rows = await clinics.list_staff(clinic_id, after[0] if after else None, limit)
         return page_of(rows, limit, lambda s: (str(s.user_id),))
@@ -324,9 +323,9 @@ class ClinicsController(Controller):
         user_id: FromPath[UUID],
         data: JSONBody[UpdateStaff],
         clinics: NamedDependency[ClinicRepository],
-        caller: NamedDependency[Principal | None],
+        maybe_caller: NamedDependency[Principal | None],
     ) -> StaffOut:
-        await service.require_admin(clinics, clinic_id, caller)
+        await service.require_admin(clinics, clinic_id, maybe_caller)
         if data.service_ids is not None:
             await service.check_service_ids(clinics, clinic_id, data.service_ids, "service_ids")
         if not await clinics.update_staff(
@@ -349,12 +348,12 @@ class ClinicsController(Controller):
         clinic_id: FromPath[int],
         data: JSONBody[CreateInvitation],
         clinics: NamedDependency[ClinicRepository],
-        caller: NamedDependency[Principal | None],
+        maybe_caller: NamedDependency[Principal | None],
         settings: NamedDependency[Settings],
         db: NamedDependency[AsyncConnection[Any]],
     ) -> InvitationResult:
-        await service.require_admin(clinics, clinic_id, caller)
-        assert caller is not None
+        await service.require_admin(clinics, clinic_id, maybe_caller)
+        assert maybe_caller is not None
         await service.check_service_ids(clinics, clinic_id, data.service_ids, "service_ids")
         clinic = await clinics.clinic_view(clinic_id)
         assert clinic is not None
@@ -367,7 +366,7 @@ class ClinicsController(Controller):
             name=data.name,
             is_admin=data.is_admin,
             service_ids=sorted(set(data.service_ids)),
-            created_by=caller.id,
+            created_by=maybe_caller.id,
         )
 
     @get("/{clinic_id:int}/staff/invitations", summary="Pending invitations (clinic admin)")
@@ -375,11 +374,11 @@ class ClinicsController(Controller):
         self,
         clinic_id: FromPath[int],
         clinics: NamedDependency[ClinicRepository],
-        caller: NamedDependency[Principal | None],
+        maybe_caller: NamedDependency[Principal | None],
         limit: Limit = 50,
         cursor: Cursor = None,
     ) -> Page[InvitationOut]:
-        await service.require_admin(clinics, clinic_id, caller)
+        await service.require_admin(clinics, clinic_id, maybe_caller)
         after = decode_cursor(cursor, (int,))
         rows = await clinics.list_invitations(clinic_id, after[0] if after else 0, limit)
         return page_of(rows, limit, lambda i: (i.id,))
@@ -394,11 +393,11 @@ class ClinicsController(Controller):
         clinic_id: FromPath[int],
         invitation_id: FromPath[int],
         clinics: NamedDependency[ClinicRepository],
-        caller: NamedDependency[Principal | None],
+        maybe_caller: NamedDependency[Principal | None],
         settings: NamedDependency[Settings],
         db: NamedDependency[AsyncConnection[Any]],
     ) -> InvitationResult:
-        await service.require_admin(clinics, clinic_id, caller)
+        await service.require_admin(clinics, clinic_id, maybe_caller)
         clinic = await clinics.clinic_view(clinic_id)
         assert clinic is not None
         return await service.resend_invitation(db, settings, clinics, clinic, invitation_id)
@@ -413,9 +412,9 @@ class ClinicsController(Controller):
         clinic_id: FromPath[int],
         invitation_id: FromPath[int],
         clinics: NamedDependency[ClinicRepository],
-        caller: NamedDependency[Principal | None],
+        maybe_caller: NamedDependency[Principal | None],
     ) -> None:
-        await service.require_admin(clinics, clinic_id, caller)
+        await service.require_admin(clinics, clinic_id, maybe_caller)
         if not await clinics.revoke_invitation(clinic_id, invitation_id):
             raise not_found("Invitation not found")
 
@@ -428,16 +427,16 @@ class ClinicsController(Controller):
         clinic_id: FromPath[int],
         data: JSONBody[CreateTicket],
         clinics: NamedDependency[ClinicRepository],
-        caller: NamedDependency[Principal | None],
+        maybe_caller: NamedDependency[Principal | None],
         rate_limiter: NamedDependency[RateLimiter],
         db: NamedDependency[AsyncConnection[Any]],
     ) -> TicketIssued:
-        access = await service.clinic_access(clinics, clinic_id, caller)
+        access = await service.clinic_access(clinics, clinic_id, maybe_caller)
         if not access.is_staff:
             await rate_limiter.hit_address(ANONYMOUS_CREATE, request)
 
         async def create() -> Response[Any]:
-            issued = await service.issue_ticket(db, clinics, access, data, caller)
+            issued = await service.issue_ticket(db, clinics, access, data, maybe_caller)
             return Response(issued, status_code=HTTP_201_CREATED)
 
         return await idempotent(request, db, create)  # type: ignore[return-value]
@@ -460,10 +459,10 @@ class ClinicsController(Controller):
         self,
         clinic_id: FromPath[int],
         clinics: NamedDependency[ClinicRepository],
-        caller: NamedDependency[Principal | None],
+        maybe_caller: NamedDependency[Principal | None],
         service_id: Annotated[int | None, QueryParameter(ge=1)] = None,
     ) -> list[WaitingStep]:
-        await service.require_staff(clinics, clinic_id, caller)
+        await service.require_staff(clinics, clinic_id, maybe_caller)
         return await clinics.waiting_steps(clinic_id, service_id)
 
     @post("/{clinic_id:int}/desk/call-next", status_code=HTTP_200_OK, summary="Call the next patient (staff)")
@@ -472,12 +471,12 @@ class ClinicsController(Controller):
         clinic_id: FromPath[int],
         data: JSONBody[CallNext],
         clinics: NamedDependency[ClinicRepository],
-        caller: NamedDependency[Principal | None],
+        maybe_caller: NamedDependency[Principal | None],
         db: NamedDependency[AsyncConnection[Any]],
     ) -> Response[Any]:
-        await service.require_staff(clinics, clinic_id, caller)
-        assert caller is not None
-        called = await service.call_next(db, clinics, clinic_id, caller, data.service_ids)
+        await service.require_staff(clinics, clinic_id, maybe_caller)
+        assert maybe_caller is not None
+        called = await service.call_next(db, clinics, clinic_id, maybe_caller, data.service_ids)
         if called is None:
             return Response(None, status_code=HTTP_204_NO_CONTENT)
         step, recalled = called
@@ -489,12 +488,12 @@ class ClinicsController(Controller):
         clinic_id: FromPath[int],
         step_id: FromPath[int],
         clinics: NamedDependency[ClinicRepository],
-        caller: NamedDependency[Principal | None],
+        maybe_caller: NamedDependency[Principal | None],
         db: NamedDependency[AsyncConnection[Any]],
     ) -> StepOut:
-        await service.require_staff(clinics, clinic_id, caller)
-        assert caller is not None
-        return await service.call_step(db, clinics, clinic_id, caller, step_id)
+        await service.require_staff(clinics, clinic_id, maybe_caller)
+        assert maybe_caller is not None
+        return await service.call_step(db, clinics, clinic_id, maybe_caller, step_id)
 
     @post("/{clinic_id:int}/attendances/{step_id:int}/recall", status_code=HTTP_200_OK, summary="Announce again")
     async def recall(
@@ -502,10 +501,10 @@ class ClinicsController(Controller):
         clinic_id: FromPath[int],
         step_id: FromPath[int],
         clinics: NamedDependency[ClinicRepository],
-        caller: NamedDependency[Principal | None],
+        maybe_caller: NamedDependency[Principal | None],
         db: NamedDependency[AsyncConnection[Any]],
     ) -> StepOut:
-        await service.require_staff(clinics, clinic_id, caller)
+        await service.require_staff(clinics, clinic_id, maybe_caller)
         return await service.recall(db, clinics, clinic_id, step_id)
 
     @post("/{clinic_id:int}/attendances/{step_id:int}/start", status_code=HTTP_200_OK, summary="Start serving")
@@ -514,9 +513,9 @@ class ClinicsController(Controller):
         clinic_id: FromPath[int],
         step_id: FromPath[int],
         clinics: NamedDependency[ClinicRepository],
-        caller: NamedDependency[Principal | None],
+        maybe_caller: NamedDependency[Principal | None],
     ) -> StepOut:
-        await service.require_staff(clinics, clinic_id, caller)
+        await service.require_staff(clinics, clinic_id, maybe_caller)
         return await service.start(clinics, clinic_id, step_id)
 
     @post("/{clinic_id:int}/attendances/{step_id:int}/no-show", status_code=HTTP_200_OK, summary="Did not come")
@@ -525,10 +524,10 @@ class ClinicsController(Controller):
         clinic_id: FromPath[int],
         step_id: FromPath[int],
         clinics: NamedDependency[ClinicRepository],
-        caller: NamedDependency[Principal | None],
+        maybe_caller: NamedDependency[Principal | None],
         db: NamedDependency[AsyncConnection[Any]],
     ) -> StepOut:
-        await service.require_staff(clinics, clinic_id, caller)
+        await service.require_staff(clinics, clinic_id, maybe_caller)
         return await service.no_show(db, clinics, clinic_id, step_id)
 
     @post(
@@ -542,11 +541,11 @@ class ClinicsController(Controller):
         clinic_id: FromPath[int],
         step_id: FromPath[int],
         clinics: NamedDependency[ClinicRepository],
-        caller: NamedDependency[Principal | None],
+        maybe_caller: NamedDependency[Principal | None],
         db: NamedDependency[AsyncConnection[Any]],
         data: JSONBody[Transition | None] = None,
     ) -> Forwarded:
-        await service.require_staff(clinics, clinic_id, caller)
+        await service.require_staff(clinics, clinic_id, maybe_caller)
         step, next_step = await service.finish(db, clinics, clinic_id, step_id, await _transition(request))
         return Forwarded(step=step, next_step=next_step)
 
@@ -561,11 +560,11 @@ class ClinicsController(Controller):
         clinic_id: FromPath[int],
         step_id: FromPath[int],
         clinics: NamedDependency[ClinicRepository],
-        caller: NamedDependency[Principal | None],
+        maybe_caller: NamedDependency[Principal | None],
         db: NamedDependency[AsyncConnection[Any]],
         data: JSONBody[Transition | None] = None,
     ) -> Forwarded:
-        await service.require_staff(clinics, clinic_id, caller)
+        await service.require_staff(clinics, clinic_id, maybe_caller)
         step, next_step = await service.forward(db, clinics, clinic_id, step_id, await _transition(request))
         return Forwarded(step=step, next_step=next_step)
 
@@ -575,10 +574,10 @@ class ClinicsController(Controller):
         clinic_id: FromPath[int],
         step_id: FromPath[int],
         clinics: NamedDependency[ClinicRepository],
-        caller: NamedDependency[Principal | None],
+        maybe_caller: NamedDependency[Principal | None],
         db: NamedDependency[AsyncConnection[Any]],
     ) -> StepOut:
-        await service.require_staff(clinics, clinic_id, caller)
+        await service.require_staff(clinics, clinic_id, maybe_caller)
         return await service.cancel(db, clinics, clinic_id, step_id)
 
     @post("/{clinic_id:int}/attendances/{step_id:int}/reactivate", status_code=HTTP_200_OK, summary="Back in line")
@@ -587,10 +586,10 @@ class ClinicsController(Controller):
         clinic_id: FromPath[int],
         step_id: FromPath[int],
         clinics: NamedDependency[ClinicRepository],
-        caller: NamedDependency[Principal | None],
+        maybe_caller: NamedDependency[Principal | None],
         db: NamedDependency[AsyncConnection[Any]],
     ) -> StepOut:
-        await service.require_staff(clinics, clinic_id, caller)
+        await service.require_staff(clinics, clinic_id, maybe_caller)
         return await service.reactivate(db, clinics, clinic_id, step_id)
 
     # Display and statistics ---------------------------------------------------------------------------------------
@@ -614,11 +613,11 @@ class ClinicsController(Controller):
         self,
         clinic_id: FromPath[int],
         clinics: NamedDependency[ClinicRepository],
-        caller: NamedDependency[Principal | None],
+        maybe_caller: NamedDependency[Principal | None],
         date_from: Annotated[date, QueryParameter(name="from", description="YYYY-MM-DD")],
         date_to: Annotated[date, QueryParameter(name="to", description="YYYY-MM-DD")],
     ) -> StatsOut:
-        access = await service.require_admin(clinics, clinic_id, caller)
+        access = await service.require_admin(clinics, clinic_id, maybe_caller)
         if date_to < date_from:
             raise invalid_field("to", "Must not be before 'from'")
         if (date_to - date_from).days >= MAX_STATS_DAYS:

@@ -12,7 +12,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from psycopg import AsyncConnection
 
-from app.auth.principal import Principal, claim_required, login_required, provide_optional_user, provide_user
+from app.auth.principal import Principal, claim_required, login_required
 from app.auth.repository import AuthRepository
 from app.security import Passwords
 from app.users.repository import UsersRepository
@@ -64,8 +64,6 @@ class UsersController(Controller):
     tags = ["users"]
     dependencies = {
         "users": Provide(provide_users, sync_to_thread=False),
-        "caller": Provide(provide_user, sync_to_thread=False),
-        "maybe_caller": Provide(provide_optional_user, sync_to_thread=False),
     }
 
     @post(["/signupuser", "/signup"], status_code=HTTP_201_CREATED, summary="Sign up (Gobid)")
@@ -264,7 +262,6 @@ class RolesController(Controller):
     guards = [claim_required(MANAGE_USERS)]
     dependencies = {
         "users": Provide(provide_users, sync_to_thread=False),
-        "caller": Provide(provide_user, sync_to_thread=False),
     }
 
     @get("/roles", summary="Roles with their default claims")
