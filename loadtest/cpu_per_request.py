@@ -33,7 +33,7 @@ def cpu_times() -> Times:
             cpu = process.info["cpu_times"]
         except (psutil.Error, TypeError):
             continue
-        kind = "postgres" if "postgres" in name else "app" if "app.cli" in command or "spawn_main" in command else ""
+        kind = "postgres" if "postgres" in name else "app" if "app.cli" in command else ""
         if kind and cpu is not None:
             times[process.pid] = (kind, cpu.user, cpu.system)
     return times

@@ -95,49 +95,27 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], seconds: float = 60) -
     raise RuntimeError(f"{url} did not come up")
 
 
+def _start(arguments: list[str], port: int, env: dict[str, str] | None = None) -> Server:
+    """Run `python -m <arguments>` from the project's root, quietly, and wait until it answers /health."""
+    process = subprocess.Popen(
+        [PYTHON, "-m", *arguments], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    server = Server(url=f"http://127.0.0.1:{port}", process=process)
+    _wait_for(server.url, process)
+    return server
+
+
 def start_app(database_url: str, *, workers: int, extra_env: dict[str, str] | None = None) -> Server:
     """`app serve` the way production runs it: uvicorn, uvloop, httptools, N workers, access log off."""
     port = free_port()
     env = os.environ | BENCH_ENV | {"DATABASE_URL": database_url, "PORT": str(port)} | (extra_env or {})
-    process = subprocess.Popen(
-        [PYTHON, "-m", "app.cli", "serve", "--workers", str(workers)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    server = Server(url=f"http://127.0.0.1:{port}", process=process)
-    _wait_for(server.url, process)
-    return server
+    return _start(["app.cli", "serve", "--workers", str(workers)], port, env)
 
 
 def start_bare_app(workers: int) -> Server:
     port = free_port()
-    process = subprocess.Popen(
-        [
-            PYTHON,
-            "-m",
-            "uvicorn",
-            "loadtest.bare_app:app",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    server = Server(url=f"http://127.0.0.1:{port}", process=process)
-    _wait_for(server.url, process)
-    return server
+    options = ["--workers", str(workers), "--loop", "uvloop", "--http", "httptools", "--no-access-log"]
+    return _start(["uvicorn", "loadtest.bare_app:app", "--port", str(port), *options, "--log-level", "warning"], port)
 
 
 @dataclass
