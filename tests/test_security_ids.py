@@ -21,6 +21,7 @@ from websockets.exceptions import InvalidStatus
 from tests.cashback_upstream import new_reseller
 from tests.clinic_support import Desk, api, call_next, create_clinic, create_room, create_service, issue
 from tests.support import Account, RunningServer, new_user, unique_email
+from tests.test_auctions_support import create_auction
 
 # Things any logged-in user may do to someone else's resource, by design (the rest must be refused). A name here
 # that is no longer a route fails the test, so this list cannot go stale.
@@ -93,17 +94,7 @@ async def _victim_world(client: httpx.AsyncClient, admin: Account) -> tuple[Acco
         headers=victim.headers,
     )
     assert purchase.status_code == 201, purchase.text
-    product = await client.post(
-        "/api/v1/products",
-        json={
-            "product_name": "Produto Secreto",
-            "description": "of the victim",
-            "baseprice": 10,
-            "auction_end": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
-        },
-        headers=victim.headers,
-    )
-    assert product.status_code == 201, product.text
+    product_id = await create_auction(client, victim, name="Produto Secreto")
     clinic = await create_clinic(client, admin)
     cid = clinic["id"]
     service = await create_service(client, admin, cid, "SEC")
@@ -131,7 +122,7 @@ async def _victim_world(client: httpx.AsyncClient, admin: Account) -> tuple[Acco
         "step_id": str(step.json()["id"]),
         "invitation_id": str(invitation.json()["invitation"]["id"]),
         "public_token": ticket["public_token"],
-        "product_id": product.json()["id"],
+        "product_id": product_id,
         "purchase_id": str(purchase.json()["id"]),
     }
     secrets = [victim.email, victim.cpf, "Vitima Secreta", "SECRET-1", "Paciente Secreto"]

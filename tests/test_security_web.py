@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -27,6 +26,7 @@ from tests.support import (
     serve_app,
     with_settings,
 )
+from tests.test_auctions_support import create_auction
 
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 FOREIGN = "https://evil.example"
@@ -57,18 +57,7 @@ def _fill(template: str, values: dict[str, str]) -> str:
 async def _public_things(client: httpx.AsyncClient, admin: Account) -> dict[str, str]:
     clinic = await create_clinic(client, admin)
     await create_service(client, admin, clinic["id"], "HD")
-    product = await client.post(
-        "/api/v1/products",
-        json={
-            "product_name": "Produto",
-            "description": "a product to watch",
-            "baseprice": 10,
-            "auction_end": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
-        },
-        headers=admin.headers,
-    )
-    assert product.status_code == 201, product.text
-    return {"clinic_id": str(clinic["id"]), "product_id": product.json()["id"]}
+    return {"clinic_id": str(clinic["id"]), "product_id": await create_auction(client, admin)}
 
 
 # CSRF ---------------------------------------------------------------------------------------------------------
