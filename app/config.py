@@ -89,7 +89,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self
 
 
-# Environment variable -> Settings field. The names in the spec are kept as they are.
+# Environment variable -> Settings field. The names fixed in (docs/rules/README.md, "Settings") are kept as they are.
 _ENV_NAMES = {
     "APP_ENV": "env",
     "SECRET_KEY": "secret_key",

@@ -1,4 +1,4 @@
-"""Benchmark of the real-time auctions (realtime.md "Measured, not assumed"). Run by hand, not by the tests:
+"""Benchmark of the real-time auctions (docs/rules/realtime.md, "Measured, not assumed"). Run by hand, not by the tests:
 
     .venv/bin/python -m loadtest.bench_realtime [--seconds 3] [--subscribers 100,1000]
 

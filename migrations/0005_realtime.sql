@@ -1,4 +1,4 @@
--- Events of every live feed (realtime.md): numbered gap-free per topic, written in the transaction they
+-- Events of every live feed (docs/rules/realtime.md): numbered gap-free per topic, written in the transaction they
 -- describe, announced with NOTIFY on commit, replayed from here after a disconnect.
 -- depends: 0004_idempotency
 

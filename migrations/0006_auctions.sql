@@ -1,4 +1,4 @@
--- Auctions (auctions.md): products put up for auction and their bids. Event numbers come from topic_seq
+-- Auctions (docs/rules/auctions.md): products put up for auction and their bids. Event numbers come from topic_seq
 -- (0005_realtime), topic 'product:<uuid>'.
 -- depends: 0005_realtime
 

@@ -1,4 +1,4 @@
--- Clinic patient queue (clinic.md): clinics, services, rooms, staff and their invitations, per-day ticket
+-- Clinic patient queue (docs/rules/clinic.md): clinics, services, rooms, staff and their invitations, per-day ticket
 -- counters, tickets, attendance steps (one per step of a patient's route) and the calls a TV shows.
 -- depends: 0006_auctions
 

@@ -1,4 +1,4 @@
--- Reseller cashback (cashback.md): resellers (users with a CPF), their purchases, the editable cashback tier
+-- Reseller cashback (docs/rules/cashback.md): resellers (users with a CPF), their purchases, the editable cashback tier
 -- table, the CPFs approved automatically, and the trigger that forgets a CPF when its account is deleted.
 -- depends: 0007_clinic
 

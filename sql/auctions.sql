@@ -1,4 +1,4 @@
--- Auctions (auctions.md): products, bids, closing. Events of an auction go to topic 'product:<id>' through
+-- Auctions (docs/rules/auctions.md): products, bids, closing. Events of an auction go to topic 'product:<id>' through
 -- sql/realtime.sql (publish_event) in the same transaction as the change they announce.
 -- Time checks use clock_timestamp(), not now(): a transaction that waited for a product's row lock must judge
 -- "has the auction ended?" at the moment it holds the lock, not when it began.

@@ -1,4 +1,4 @@
--- Reseller cashback (cashback.md): resellers, purchases and the cashback they earn.
+-- Reseller cashback (docs/rules/cashback.md): resellers, purchases and the cashback they earn.
 --
 -- The cashback rule lives in purchase_views: the reseller's total of non-rejected purchases in the calendar
 -- month of a purchase picks a row of cashback_tiers (lower_bound < total <= upper_bound), whose percent applies

@@ -1,4 +1,4 @@
--- Clinic patient queue (clinic.md). Every row belongs to a clinic; every status change is a conditional UPDATE
+-- Clinic queue (docs/rules/clinic.md). Every row belongs to a clinic; every status change is a conditional UPDATE
 -- that says by returning nothing that the step was not in a status the action starts from.
 -- Priority ranks in queue order: 3 emergency, 2 preferential, 1 normal.
 

@@ -1,4 +1,4 @@
--- The e-mail outbox (spec README, "E-mail").
+-- The e-mail outbox (docs/rules/README.md, "E-mail").
 
 -- name: queue_mail
 -- Written in the transaction of the change that causes the message: if that rolls back, nothing is sent.

@@ -1,4 +1,4 @@
--- Events of the live feeds (realtime.md). Topics: 'product:<uuid>', 'clinic:<id>:display', 'clinic:<id>:queue',
+-- Live feed events (docs/rules/realtime.md). Topics: 'product:<uuid>', 'clinic:<id>:display', 'clinic:<id>:queue',
 -- 'cache:<name>'.
 
 -- name: publish_event

@@ -1,4 +1,4 @@
--- Users, roles and claims (users-auth.md). A user's effective claims are its role's active claims plus its own.
+-- Users, roles and claims (docs/rules/users.md). A user's effective claims are its role's active claims plus its own.
 
 -- name: create_user
 -- A new account; returns nothing when the e-mail is taken in any letter case (the unique index decides).
@@ -140,7 +140,7 @@ SELECT id, description, active FROM claims WHERE id = :claim_id;
 
 -- name: create_claim
 -- A new claim; returns nothing when the description is taken. The Administrador role holds every claim ("all"
--- in users-auth.md), so the new claim joins its defaults: otherwise nobody would hold it, and since nobody may
+-- in docs/rules/users.md), so the new claim joins its defaults: otherwise nobody would hold it, and since nobody may
 -- grant a claim they do not hold, nobody could ever grant it.
 WITH created AS (
     INSERT INTO claims (description, active) VALUES (:description, :active)

@@ -223,7 +223,7 @@ async def cookie_login(client: httpx.AsyncClient, account: Account) -> str:
 
 
 def assert_envelope(response: httpx.Response, status: int) -> dict[str, Any]:
-    """The error has the spec's status and envelope: {"status_code", "detail", "extra": [...]}."""
+    """The error has the status and envelope of docs/rules/README.md: {"status_code", "detail", "extra": [...]}."""
     assert response.status_code == status, response.text
     body = response.json()
     assert set(body) == {"status_code", "detail", "extra"}, body

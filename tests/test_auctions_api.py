@@ -1,4 +1,4 @@
-"""Auctions over HTTP (auctions.md, "HTTP" and "Bidding rules"): creating, listing, bidding, cancelling."""
+"""Auctions over HTTP (docs/rules/auctions.md, "HTTP" and "Bidding rules"): creating, listing, bidding, cancelling."""
 
 from __future__ import annotations
 

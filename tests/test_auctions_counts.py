@@ -1,4 +1,4 @@
-"""Auctions under concurrent bids (auctions.md, "Bidding rules"): a bid is judged and counted on the state it
+"""Auctions under concurrent bids (docs/rules/auctions.md, "Bidding rules"): a bid is judged and counted on the state it
 locked, so the counters and the history agree however the bids interleave."""
 
 from __future__ import annotations

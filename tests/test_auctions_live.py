@@ -1,4 +1,4 @@
-"""The auction WebSocket in one server (auctions.md "WebSocket", realtime.md "Guarantees"): snapshot, kinds,
+"""The auction WebSocket in one server (docs/rules/auctions.md, "WebSocket"; docs/rules/realtime.md): snapshot, kinds,
 refusals, replay with since, anti-sniping, finished auctions."""
 
 from __future__ import annotations

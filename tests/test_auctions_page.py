@@ -1,4 +1,4 @@
-"""The live auction page in a real headless Chromium (auctions.md "Live page")."""
+"""The live auction page in a real headless Chromium (docs/rules/auctions.md, "Live page")."""
 
 from __future__ import annotations
 

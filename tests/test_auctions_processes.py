@@ -1,4 +1,4 @@
-"""Auctions across real server processes (realtime.md "Any process, any subscriber"; auctions.md "Bidding rules"
+"""Auctions across real server processes (docs/rules/realtime.md, 3; docs/rules/auctions.md, "Bidding rules"
 and "Closing"): cross-process delivery, 50 concurrent bidders, closing exactly once, closing at start-up."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Password reset (users-auth.md): 202 whatever the address, a single-use code e-mailed through the outbox to a
+"""Password reset (docs/rules/users.md): 202 whatever the address, a single-use code e-mailed through the outbox to a
 real SMTP server on loopback, five wrong tries burn it, confirming revokes every session of the account."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Passwords (users-auth.md, security requirements): argon2id at the configured cost (one test on the production
+"""Passwords (docs/rules/users.md, "Passwords"): argon2id at the configured cost (one test on the production
 parameters), hashes upgraded at login when the parameters change, and a login that answers the same whether the
 account is unknown, the password wrong, the account inactive or deleted. Timings are not asserted (speed belongs
 in benchmarks); the unknown-account path verifying a dummy hash is what makes them alike."""

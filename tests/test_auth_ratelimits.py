@@ -1,4 +1,4 @@
-"""Rate limits (users-auth.md): 429 with Retry-After, counted in PostgreSQL so that every server process shares
+"""Rate limits (docs/rules/users.md): 429 with Retry-After, counted in PostgreSQL so that every server process shares
 them; login and token per client address and per account; anonymous creation and password reset per address;
 RATE_LIMITS=off turns them off.
 

@@ -1,4 +1,4 @@
-"""Login (users-auth.md): Gobid's cookie flow with CSRF, cross-site refusal, session cookies and their expiry,
+"""Login (docs/rules/users.md): Gobid's cookie flow with CSRF, cross-site refusal, session cookies and their expiry,
 bearer tokens, revocation on deactivation and password change, tokens stored hashed."""
 
 from __future__ import annotations

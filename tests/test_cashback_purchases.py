@@ -1,4 +1,4 @@
-"""Purchases and their cashback (cashback.md): the automatic status, the monthly tier computed at read time,
+"""Purchases and their cashback (docs/rules/cashback.md): the automatic status, the monthly tier computed at read time,
 ownership, the manager's approve/reject, editing and deleting while 'Em validação'."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Resellers (cashback.md): registration with a CPF, CPF validation, duplicates, login by e-mail or CPF, the
+"""Resellers (docs/rules/cashback.md): registration with a CPF, CPF validation, duplicates, login by e-mail or CPF, the
 profile, account deletion and the LGPD export."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Rights are per clinic (clinic.md, "Who may do what"): staff of one clinic see 404 for another's private
+"""Rights are per clinic (docs/rules/clinic.md, "Who may do what"): staff of one clinic see 404 for another's private
 resources, over HTTP and WebSocket alike."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Staff invitations and activation (clinic.md): codes e-mailed through the outbox, single use, limited in
+"""Staff invitations and activation (docs/rules/clinic.md): codes e-mailed through the outbox, single use, limited in
 attempts, expiring; an existing account is added and notified instead."""
 
 from __future__ import annotations

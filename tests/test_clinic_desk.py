@@ -1,4 +1,4 @@
-"""The desk (clinic.md): call next with concurrent desks, the status machine, forwarding, rooms."""
+"""The desk (docs/rules/clinic.md, "Desk"): call next with concurrent desks, the status machine, forwarding, rooms."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Live feeds of a clinic (clinic.md "Live feeds", realtime.md): the display socket and the queue socket."""
+"""Live feeds of a clinic (docs/rules/clinic.md, "Live feeds"): the display socket and the queue socket."""
 
 from __future__ import annotations
 

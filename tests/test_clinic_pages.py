@@ -1,4 +1,4 @@
-"""The kiosk and the TV in a real headless browser (clinic.md "Pages")."""
+"""The kiosk and the TV in a real headless browser (docs/rules/clinic.md, "Pages")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Statistics (clinic.md): tickets per day, service and attendant; average and p90 of wait, walk, service and
+"""Statistics (docs/rules/clinic.md): tickets per day, service and attendant; average and p90 of wait, walk, service and
 total time, with dates in the clinic's time zone. The scenario runs through the API, then its timestamps are
 set to known values so that the expected figures are exact."""
 

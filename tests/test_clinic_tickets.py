@@ -1,4 +1,4 @@
-"""Tickets (clinic.md): per-day numbering, quotas, priorities the kiosk may issue, the lookup by random token,
+"""Tickets (docs/rules/clinic.md): per-day numbering, quotas, priorities the kiosk may issue, lookup by random token,
 the kiosk's cached service list."""
 
 from __future__ import annotations

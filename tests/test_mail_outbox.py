@@ -1,4 +1,4 @@
-"""The e-mail outbox (spec README, "E-mail"): nothing is lost while the SMTP server is down, and two server
+"""The e-mail outbox (docs/rules/README.md, "E-mail"): nothing is lost while the SMTP server is down, and two server
 processes sharing the outbox deliver each message exactly once."""
 
 from __future__ import annotations

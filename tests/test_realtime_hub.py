@@ -1,4 +1,4 @@
-"""The hub's guarantees (realtime.md) under trouble: the LISTEN connection dies while bids flow; a subscriber
+"""The hub's guarantees (docs/rules/realtime.md) under trouble: the LISTEN connection dies while bids flow; a subscriber
 that never reads; in-process caches told about changes."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The caller's own account and who may change whom (users-auth.md): PATCH /users/{id} for self and for
+"""The caller's own account and who may change whom (docs/rules/users.md): PATCH /users/{id} for self and for
 users:manage, export (LGPD access right), deletion (deactivate and anonymize), Idempotency-Key on creation."""
 
 from __future__ import annotations

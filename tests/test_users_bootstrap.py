@@ -1,4 +1,4 @@
-"""The administrator at start-up (users-auth.md, "Populate command"): ADMIN_EMAIL/ADMIN_PASSWORD create that
+"""The administrator at start-up (docs/rules/users.md, "Seeding"): ADMIN_EMAIL/ADMIN_PASSWORD create that
 Administrador and never overwrite an existing password; in development, with no Administrador and no ADMIN_*,
 start-up creates admin@localhost with a generated password and prints it once."""
 

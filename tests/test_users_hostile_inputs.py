@@ -1,4 +1,4 @@
-"""No 500 for anything a client sends (spec README): hostile inputs to the user and auth endpoints all answer a
+"""No 500 for anything a client sends (docs/rules/README.md): hostile inputs to the user and auth endpoints all answer a
 4xx with the error envelope. One table, checked in one go so a failure lists every offending row."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Roles and claims (users-auth.md): GET/POST /roles, GET/POST/PATCH /claims for users:manage only, grants and
+"""Roles and claims (docs/rules/users.md): GET/POST /roles, GET/POST/PATCH /claims for users:manage only, grants and
 revokes of a user's claims (idempotent, audited), effective claims = active claims of the role plus the user's."""
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ async def me(client: httpx.AsyncClient, account: Account) -> dict[str, Any]:
 
 
 async def every_page(client: httpx.AsyncClient, path: str, account: Account, limit: int = 3) -> list[dict[str, Any]]:
-    """Walks the spec's pagination ({"items", "next_cursor"}) with a small page size."""
+    """Walks the pagination of (docs/rules/README.md, "Lists") ({"items", "next_cursor"}) with a small page size."""
     items: list[dict[str, Any]] = []
     cursor = None
     while True:

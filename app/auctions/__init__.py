@@ -1,1 +1,1 @@
-"""Real-time auctions (auctions.md)."""
+"""Real-time auctions (docs/rules/auctions.md)."""

@@ -1,4 +1,4 @@
-"""Real-time auctions (auctions.md): routes, the socket, the closer, demo data."""
+"""Real-time auctions (docs/rules/auctions.md): routes, the socket, the closer, demo data."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The auction WebSocket, `GET /api/v1/products/ws/subscribe/{product_id}` (auctions.md, realtime.md).
+"""The auction WebSocket, `GET /api/v1/products/ws/subscribe/{product_id}` (docs/rules/auctions.md, "WebSocket").
 
 A Litestar WebSocket listener with a `connection_lifespan`: the lifespan refuses the upgrade with an HTTP status
 before accept (foreign Origin 403, unknown product 404, bad `since` 400), subscribes to the product's topic

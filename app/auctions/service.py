@@ -1,5 +1,5 @@
 """The rules of an auction that HTTP and the WebSocket share: placing a bid, cancelling, closing, and the events
-each announces on the product's topic (auctions.md, realtime.md).
+each announces on the product's topic (docs/rules/auctions.md, docs/rules/realtime.md).
 
 Every function runs inside the caller's transaction; the events it publishes are announced on commit only.
 """
@@ -20,7 +20,7 @@ from app.web.errors import AppError, forbidden, not_found, status_conflict, unpr
 
 log = logging.getLogger("app.auctions")
 
-# Gobid's message kinds (auctions.md, "WebSocket").
+# Gobid's message kinds (docs/rules/auctions.md, "Message kinds").
 PLACE_BID = 0
 BID_ACCEPTED = 1
 BID_REFUSED = 2

@@ -1,1 +1,1 @@
-"""Reseller cashback (cashback.md)."""
+"""Reseller cashback (docs/rules/cashback.md)."""

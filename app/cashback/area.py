@@ -1,4 +1,4 @@
-"""Reseller cashback (cashback.md): resellers, purchases with the monthly cashback tier, the external API."""
+"""Reseller cashback (docs/rules/cashback.md): resellers, purchases with the monthly cashback tier, the external API."""
 
 from __future__ import annotations
 

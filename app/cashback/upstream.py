@@ -2,7 +2,7 @@
 `token: {CASHBACK_API_TOKEN}`.
 
 One `httpx.AsyncClient` per app (created at start-up, closed at shutdown: see area.py). Each call has one overall
-deadline (CASHBACK_API_TIMEOUT, default 2 s) that covers every attempt. Failures are mapped to the spec's codes:
+deadline (CASHBACK_API_TIMEOUT, default 2 s) that covers every attempt. Failures are mapped to these codes:
 
 | upstream                                                           | answer                               |
 |--------------------------------------------------------------------|--------------------------------------|

@@ -1,1 +1,1 @@
-"""Clinic patient queue (clinic.md)."""
+"""Clinic patient queue (docs/rules/clinic.md)."""

@@ -1,4 +1,4 @@
-"""Clinic patient queue (clinic.md)."""
+"""Clinic patient queue (docs/rules/clinic.md)."""
 
 from __future__ import annotations
 

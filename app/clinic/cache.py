@@ -1,4 +1,4 @@
-"""The kiosk's service list, cached in every process and dropped in every process at once (realtime.md, 6).
+"""The kiosk's service list, cached in every process and dropped in every process at once (docs/rules/realtime.md, 6).
 
 A change to a clinic's services publishes an event on `cache:clinic-services` in its transaction; the hub of
 each process hands it to `ServiceCache.invalidate` (registered with `hub.on_prefix`), and after the hub lost

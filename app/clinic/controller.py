@@ -1,4 +1,4 @@
-"""Routes of the clinic queue (clinic.md): clinics, kiosk, desk, management, statistics, activation, pages."""
+"""Routes of the clinic queue (docs/rules/clinic.md): clinics, kiosk, desk, management, stats, activation, pages."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bodies and answers of the clinic area (clinic.md)."""
+"""Bodies and answers of the clinic area (docs/rules/clinic.md)."""
 
 from __future__ import annotations
 

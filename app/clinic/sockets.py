@@ -1,4 +1,4 @@
-"""Live feeds of a clinic (clinic.md "Live feeds", realtime.md): the public display socket of the TV and the
+"""Live feeds of a clinic (docs/rules/clinic.md, "Live feeds"): the public display socket of the TV and the
 staff's queue socket. Both are read-only. On connect: a snapshot stamped with the topic's last seq (or, with
 `?since=N`, every event after N, or a snapshot marked reset when N can no longer be replayed), then the live
 stream, every event with its seq."""

@@ -1,6 +1,6 @@
 """The hub: one LISTEN connection per process fans events out to the local subscribers of each topic.
 
-Guarantees (realtime.md): every event a subscriber receives carries its topic's `seq`; a subscriber receives
+Guarantees (docs/rules/realtime.md): every event a subscriber receives carries its topic's `seq`; a subscriber receives
 each event once, in seq order, with no gap: the hub fills gaps (a missed notification, a LISTEN connection that
 died and came back) from the `events` table. A subscriber whose bounded queue overflows is dropped (its socket
 closed with 1013) and may resume with `?since=`.

@@ -1,1 +1,1 @@
-"""Users, roles and claims (users-auth.md)."""
+"""Users, roles and claims (docs/rules/users.md)."""

@@ -1,4 +1,4 @@
-"""The administrator account at start-up and in `app seed` (users-auth.md, "Populate command")."""
+"""The administrator account at start-up and in `app seed` (docs/rules/users.md, "Seeding")."""
 
 from __future__ import annotations
 

@@ -74,7 +74,7 @@ def conflict(detail: str, *, key: str | None = None, message: str | None = None)
 
 
 def status_conflict(current_status: str) -> AppError:
-    """An invalid status transition: the current status is named in `extra` (spec README, status codes)."""
+    """An invalid status transition: the current status is named in `extra` (docs/rules/README.md, "Errors")."""
     return AppError(
         409,
         f"Not allowed while the status is {current_status!r}",
