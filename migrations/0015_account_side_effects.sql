@@ -1,0 +1,5 @@
+-- Account states (users-auth.md): the bids of a deactivated or deleted account are withdrawn, not deleted, so
+-- the bid history stays auditable; a withdrawn bid no longer counts (leader, counters, bid history shown).
+-- depends: 0008_cashback
+
+ALTER TABLE bids ADD COLUMN withdrawn_at timestamptz;
