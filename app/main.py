@@ -17,7 +17,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
 from swagger_ui_bundle import swagger_ui_path
 
-from app.areas import Area
+from app.areas import AccountHooks, Area
 from app.auth.area import area as auth_area
 from app.auth.csrf import CSRFMiddleware
 from app.auth.middleware import AuthenticationMiddleware
@@ -60,6 +60,10 @@ def _provide_settings(state: State) -> Settings:
 
 def _provide_passwords(state: State) -> Passwords:
     return state.passwords
+
+
+def _provide_account_hooks(state: State) -> AccountHooks:
+    return state.account_hooks
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -121,7 +125,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "mail_sender": mail_sender,
             "passwords": Passwords(settings),
             "rate_limiter": RateLimiter(pool, settings),
-            "logout_hooks": [hook for area in areas for hook in area.logout_hooks],
+            "account_hooks": AccountHooks.of(areas, settings.session_idle_ttl),
             "areas": areas,
         }
     )
@@ -154,6 +158,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "db": Provide(provide_db),
             "settings": Provide(_provide_settings, sync_to_thread=False),
             "passwords": Provide(_provide_passwords, sync_to_thread=False),
+            "account_hooks": Provide(_provide_account_hooks, sync_to_thread=False),
             "rate_limiter": Provide(provide_rate_limiter, sync_to_thread=False),
             # The principal the authentication middleware resolved: `caller` answers 401 without one.
             "caller": Provide(provide_user, sync_to_thread=False),

@@ -10,7 +10,7 @@ import logging
 
 from litestar import Litestar
 
-from app.auth.repository import AuthRepository
+from app.auth.service import end_sessions
 from app.mail.outbox import MailRepository
 from app.realtime.repository import RealtimeRepository
 from app.web.repository import WebRepository
@@ -22,7 +22,7 @@ INTERVAL_SECONDS = 300
 async def prune_once(app: Litestar) -> None:
     settings = app.state.settings
     async with app.state.pool.connection() as conn:
-        await AuthRepository(conn).delete_expired_sessions(settings.session_idle_ttl)
+        await end_sessions(conn, app.state.account_hooks)  # expired ones; their users' desks are freed
         await WebRepository(conn).delete_stale_rows()
         await RealtimeRepository(conn).prune_events(settings.event_retention)
         await MailRepository(conn).delete_old_sent_mail()

@@ -49,10 +49,11 @@ ORDER BY p.created_at DESC, p.id DESC
 LIMIT :limit + 1;
 
 -- name: list_bids
--- A product's bid history, newest first, keyset-paginated on (created_at, id); fetches :limit + 1.
+-- A product's bid history, newest first, keyset-paginated on (created_at, id); fetches :limit + 1. Withdrawn
+-- bids (their bidder was deactivated) stay stored for the audit but are no longer shown.
 SELECT b.id, b.product_id, b.bidder_id, b.bid_amount AS amount, b.created_at
 FROM bids b
-WHERE b.product_id = :product_id
+WHERE b.product_id = :product_id AND b.withdrawn_at IS NULL
   AND (:after_created_at::timestamptz IS NULL
        OR (b.created_at, b.id) < (:after_created_at::timestamptz, :after_id::bigint))
 ORDER BY b.created_at DESC, b.id DESC
@@ -107,7 +108,8 @@ WITH locked AS (
         current_bidder_id = :bidder_id::uuid,
         bid_count = p.bid_count + 1,
         bidder_count = p.bidder_count
-            + CASE WHEN EXISTS (SELECT 1 FROM bids b WHERE b.product_id = p.id AND b.bidder_id = :bidder_id::uuid)
+            + CASE WHEN EXISTS (SELECT 1 FROM bids b WHERE b.product_id = p.id AND b.bidder_id = :bidder_id::uuid
+                                          AND b.withdrawn_at IS NULL)
                    THEN 0 ELSE 1 END,
         auction_end = a.new_end,
         updated_at = a.at
@@ -200,3 +202,69 @@ RETURNING p.id, p.winner_id, p.winning_bid, p.auction_end, p.bid_count;
 -- name: demo_user_id
 -- Demo data: the id of a demo account that already exists.
 SELECT id FROM users WHERE lower(email) = lower(:email);
+
+-- Account states (users-auth.md): what deactivating or deleting an account does to its auctions. The app runs
+-- these three in the transaction that deactivates the account, in this order, and announces each change.
+
+-- name: lock_auctions_of_user
+-- The open auctions the user sells or has a live bid on, locked (in id order, like every multi-row lock here)
+-- so no bid lands on them until the account's change commits; a row a concurrent bid changed is re-read after
+-- its lock wait (READ COMMITTED), so leading and bid_count are current. Deletion is refused while any row leads
+-- or sells with bids.
+SELECT p.id, p.seller_id = :user_id AS selling, p.current_bidder_id IS NOT DISTINCT FROM :user_id AS leading,
+       p.bid_count
+FROM products p
+WHERE p.status = 'open'
+  AND (p.seller_id = :user_id
+       OR EXISTS (SELECT 1 FROM bids b
+                  WHERE b.product_id = p.id AND b.bidder_id = :user_id AND b.withdrawn_at IS NULL))
+ORDER BY p.id
+FOR UPDATE OF p;
+
+-- name: withdraw_bids_of_user
+-- Withdraws the user's live bids on open auctions (kept, with withdrawn_at) and recomputes each product from
+-- the bids that remain: the best one leads, the counters count live bids only. Runs after
+-- lock_auctions_of_user, as its own statement, so its snapshot holds every bid committed before the locks.
+-- Within this one statement the bids table still shows the withdrawn rows as live, hence the bidder filter.
+-- One row per changed product, with what its kind 8 event announces.
+WITH withdrawn AS (
+    UPDATE bids b
+    SET withdrawn_at = clock_timestamp()
+    FROM products p
+    WHERE p.id = b.product_id AND p.status = 'open' AND b.bidder_id = :user_id AND b.withdrawn_at IS NULL
+    RETURNING b.product_id, b.id
+), affected AS (
+    SELECT product_id AS id, array_agg(id ORDER BY id) AS bid_ids FROM withdrawn GROUP BY product_id
+), recomputed AS (
+    SELECT a.id, a.bid_ids, best.bid_amount, best.bidder_id,
+           (SELECT count(*) FROM bids b
+            WHERE b.product_id = a.id AND b.withdrawn_at IS NULL AND b.bidder_id <> :user_id) AS bid_count,
+           (SELECT count(DISTINCT b.bidder_id) FROM bids b
+            WHERE b.product_id = a.id AND b.withdrawn_at IS NULL AND b.bidder_id <> :user_id) AS bidder_count
+    FROM affected a
+    LEFT JOIN LATERAL (
+        SELECT b.bid_amount, b.bidder_id FROM bids b
+        WHERE b.product_id = a.id AND b.withdrawn_at IS NULL AND b.bidder_id <> :user_id
+        ORDER BY b.bid_amount DESC, b.id DESC
+        LIMIT 1
+    ) best ON true
+)
+UPDATE products p
+SET current_bid = r.bid_amount,
+    current_bidder_id = r.bidder_id,
+    bid_count = r.bid_count,
+    bidder_count = r.bidder_count,
+    updated_at = clock_timestamp()
+FROM recomputed r
+WHERE p.id = r.id
+RETURNING p.id, p.current_bid, p.current_bidder_id, COALESCE(p.current_bid, p.baseprice) AS current_price,
+          CASE WHEN p.current_bid IS NULL THEN p.baseprice
+               ELSE GREATEST(p.baseprice, p.current_bid + p.min_increment) END AS minimum_bid,
+          p.bid_count, p.bidder_count, p.auction_end AS ends_at, r.bid_ids AS withdrawn_bid_ids;
+
+-- name: cancel_auctions_of_seller
+-- The user's open auctions that have no live bid are cancelled (those with bids keep running: docs/security.md).
+UPDATE products
+SET status = 'cancelled', closed_at = clock_timestamp(), updated_at = clock_timestamp()
+WHERE seller_id = :user_id AND status = 'open' AND bid_count = 0
+RETURNING id;

@@ -36,17 +36,38 @@ FROM live
 JOIN users u ON u.id = live.user_id AND u.active
 JOIN roles r ON r.id = u.role_id;
 
--- name: delete_session
-DELETE FROM sessions WHERE token_hash = :token_hash;
+-- name: end_session
+-- Logout, revocation, a login replacing the browser's session: deletes one session and says whose it was and
+-- whether it was the user's last live one (live as in session_principal). This statement's snapshot still
+-- holds the deleted row, hence the token filter. No row: no such session.
+WITH gone AS (
+    DELETE FROM sessions WHERE token_hash = :token_hash RETURNING user_id
+)
+SELECT g.user_id,
+       NOT EXISTS (SELECT 1 FROM sessions s
+                   WHERE s.user_id = g.user_id AND s.token_hash <> :token_hash AND s.expires_at > now()
+                     AND (s.kind = 'bearer' OR s.last_seen_at > now() - make_interval(secs => :idle_seconds)))
+           AS last
+FROM gone g;
 
 -- name: delete_user_sessions
 -- Logout everywhere: password change or reset, deactivation, deletion.
 DELETE FROM sessions WHERE user_id = :user_id;
 
 -- name: delete_expired_sessions
-DELETE FROM sessions
-WHERE expires_at <= now()
-   OR (kind = 'cookie' AND last_seen_at <= now() - make_interval(secs => :idle_seconds));
+-- Expired and idle-expired sessions go; returns the users this left without a live session (the snapshot
+-- still holds the deleted rows, but none of them is live).
+WITH gone AS (
+    DELETE FROM sessions
+    WHERE expires_at <= now()
+       OR (kind = 'cookie' AND last_seen_at <= now() - make_interval(secs => :idle_seconds))
+    RETURNING user_id
+)
+SELECT DISTINCT g.user_id
+FROM gone g
+WHERE NOT EXISTS (SELECT 1 FROM sessions s
+                  WHERE s.user_id = g.user_id AND s.expires_at > now()
+                    AND (s.kind = 'bearer' OR s.last_seen_at > now() - make_interval(secs => :idle_seconds)));
 
 -- name: login_candidate
 -- The account a login names, by e-mail (any letter case), with the address as stored (mail goes there, not to

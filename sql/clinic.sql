@@ -132,8 +132,20 @@ WHERE clinic_id = :clinic_id AND id = :room_id
 RETURNING id;
 
 -- name: free_rooms_of_user
--- Logout: whatever rooms the user holds, in every clinic.
-UPDATE rooms SET occupied_by = NULL, occupied_at = NULL WHERE occupied_by = :user_id;
+-- The user's sessions ended (every clinic: :clinic_id NULL) or they left one clinic's staff: the rooms they
+-- hold are free. Waits for a desk action in progress (room_of_user locks the room), so a ticket that action
+-- called is seen by requeue_called_steps_of_user, run next.
+UPDATE rooms SET occupied_by = NULL, occupied_at = NULL
+WHERE occupied_by = :user_id AND (:clinic_id::bigint IS NULL OR clinic_id = :clinic_id::bigint);
+
+-- name: requeue_called_steps_of_user
+-- With free_rooms_of_user: a step the user called but did not start goes back to waiting, at its old place in
+-- the line (queued_at is kept: the patient did nothing wrong). Its calls stay in the TV's history.
+UPDATE attendances
+SET status = 'waiting', attendant_id = NULL, room_id = NULL, called_at = NULL
+WHERE attendant_id = :user_id AND status = 'called'
+  AND (:clinic_id::bigint IS NULL OR clinic_id = :clinic_id::bigint)
+RETURNING id, clinic_id, service_id;
 
 -- name: room_of_user
 -- The room the caller holds in the clinic, locked: this serializes one attendant's desk actions (call next,

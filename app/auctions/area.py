@@ -11,7 +11,7 @@ from app.areas import Area
 from app.auctions.controller import ProductsController, auction_page
 from app.auctions.demo import seed_demo
 from app.auctions.feed import auction_socket
-from app.auctions.service import CLOSE_BATCH, close_due_auctions
+from app.auctions.service import CLOSE_BATCH, close_account_auctions, close_due_auctions
 
 log = logging.getLogger("app.auctions")
 
@@ -54,5 +54,6 @@ area = Area(
     route_handlers=[ProductsController, auction_socket, auction_page],
     on_startup=[close_at_startup],
     background=[closer_loop],
+    account_close_hooks=[close_account_auctions],
     seed_demo=seed_demo,
 )

@@ -47,6 +47,29 @@ class ClosedAuction(msgspec.Struct):
     bid_count: int
 
 
+class UserAuction(msgspec.Struct):
+    """An open auction a user sells or bids on, locked while their account changes."""
+
+    id: UUID
+    selling: bool
+    leading: bool
+    bid_count: int
+
+
+class Recomputed(msgspec.Struct):
+    """A product after a bidder's bids were withdrawn: what its kind 8 event announces."""
+
+    id: UUID
+    current_bid: Decimal | None
+    current_bidder_id: UUID | None
+    current_price: Decimal
+    minimum_bid: Decimal
+    bid_count: int
+    bidder_count: int
+    ends_at: datetime
+    withdrawn_bid_ids: list[int]
+
+
 class AuctionsRepository(Repository):
     area = "auctions"
 
@@ -146,3 +169,12 @@ class AuctionsRepository(Repository):
 
     async def close_due_auctions(self, limit: int) -> list[ClosedAuction]:
         return await self.fetch_all("close_due_auctions", ClosedAuction, limit=limit)
+
+    async def lock_auctions_of_user(self, user_id: UUID) -> list[UserAuction]:
+        return await self.fetch_all("lock_auctions_of_user", UserAuction, user_id=user_id)
+
+    async def withdraw_bids_of_user(self, user_id: UUID) -> list[Recomputed]:
+        return await self.fetch_all("withdraw_bids_of_user", Recomputed, user_id=user_id)
+
+    async def cancel_auctions_of_seller(self, user_id: UUID) -> list[UUID]:
+        return [row["id"] for row in await self.fetch_rows("cancel_auctions_of_seller", user_id=user_id)]

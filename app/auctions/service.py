@@ -16,7 +16,7 @@ from psycopg import AsyncConnection
 from app.auctions.repository import AuctionsRepository
 from app.auctions.schemas import PlacedBid
 from app.realtime.repository import publish
-from app.web.errors import AppError, forbidden, not_found, status_conflict, unprocessable
+from app.web.errors import AppError, conflict, forbidden, not_found, status_conflict, unprocessable
 
 log = logging.getLogger("app.auctions")
 
@@ -29,6 +29,7 @@ NEW_BID = 4
 FINISHED = 5
 SNAPSHOT = 6
 EXTENDED = 7
+BIDS_WITHDRAWN = 8  # ours, not Gobid's: a deactivated bidder's bids left the auction (docs/security.md)
 
 CLOSE_BATCH = 100
 
@@ -91,23 +92,55 @@ async def cancel_auction(conn: AsyncConnection[Any], product_id: UUID, seller_id
     if result.seller_id != seller_id:
         raise forbidden("Only the seller can cancel an auction")
     if result.cancelled:
-        await publish(
-            conn,
-            topic_of(product_id),
-            {
-                "kind": FINISHED,
-                "status": "cancelled",
-                "winner_id": None,
-                "amount": None,
-                "message": "The seller cancelled the auction",
-            },
-        )
+        await _announce_cancelled(conn, product_id, "The seller cancelled the auction")
         return
     if result.status != "open":
         raise _closed(result.status)
     if result.ended:
         raise _closed("closed", "The auction has ended")
     raise _closed("open", "The auction already has bids and can no longer be cancelled")
+
+
+async def _announce_cancelled(conn: AsyncConnection[Any], product_id: UUID, message: str) -> None:
+    await publish(
+        conn,
+        topic_of(product_id),
+        {"kind": FINISHED, "status": "cancelled", "winner_id": None, "amount": None, "message": message},
+    )
+
+
+async def close_account_auctions(conn: AsyncConnection[Any], user_id: UUID, deleting: bool) -> None:
+    """An account is deactivated (or deleted): its live bids on open auctions are withdrawn, each product's
+    best remaining bid leads (kind 8), and its open auctions without bids are cancelled (kind 5), all in the
+    caller's transaction. A deletion is refused first (409) while the account leads an open auction or sells
+    one that has bids ("Account states"). Its open auctions with bids keep running (docs/security.md)."""
+    repo = AuctionsRepository(conn)
+    locked = await repo.lock_auctions_of_user(user_id)
+    if deleting:
+        if any(auction.leading for auction in locked):
+            raise conflict("The account leads an open auction; it can be deleted once the auction is over")
+        if any(auction.selling and auction.bid_count > 0 for auction in locked):
+            raise conflict("The account sells an open auction that has bids; it can be deleted once it is over")
+    for product in await repo.withdraw_bids_of_user(user_id):
+        await publish(
+            conn,
+            topic_of(product.id),
+            {
+                "kind": BIDS_WITHDRAWN,
+                "amount": product.current_bid,
+                "user_id": product.current_bidder_id,
+                "current_bid": product.current_bid,
+                "current_bidder_id": product.current_bidder_id,
+                "current_price": product.current_price,
+                "minimum_bid": product.minimum_bid,
+                "bid_count": product.bid_count,
+                "ends_at": product.ends_at,
+                "withdrawn_bid_ids": product.withdrawn_bid_ids,
+                "message": "Bids of a deactivated account were withdrawn",
+            },
+        )
+    for product_id in await repo.cancel_auctions_of_seller(user_id):
+        await _announce_cancelled(conn, product_id, "The auction was cancelled: the seller's account was closed")
 
 
 async def close_due_auctions(conn: AsyncConnection[Any]) -> list[UUID]:

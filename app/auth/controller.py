@@ -11,9 +11,10 @@ from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from psycopg import AsyncConnection
 
+from app.areas import AccountHooks
 from app.auth.csrf import CSRF_COOKIE, csrf_token_valid, new_csrf_token
 from app.auth.middleware import bearer_token, credentials
-from app.auth.principal import SESSION_COOKIE, Principal, login_required
+from app.auth.principal import SESSION_COOKIE, login_required
 from app.auth.repository import AuthRepository
 from app.auth.schemas import (
     CsrfToken,
@@ -25,7 +26,7 @@ from app.auth.schemas import (
     TokenRequest,
     TokenResponse,
 )
-from app.auth.service import authenticate, open_session
+from app.auth.service import authenticate, end_sessions, open_session
 from app.config import Settings
 from app.mail.outbox import queue_mail
 from app.security import Passwords, code_hash, new_numeric_code, token_hash
@@ -106,15 +107,17 @@ class AuthController(Controller):
         passwords: NamedDependency[Passwords],
         settings: NamedDependency[Settings],
         rate_limiter: NamedDependency[RateLimiter],
+        account_hooks: NamedDependency[AccountHooks],
     ) -> Response[LoginResult]:
         await rate_limiter.hit_address(LOGIN_PER_ADDRESS, request)
         await rate_limiter.hit(LOGIN_PER_ACCOUNT, data.email.lower())
         user_id = await authenticate(auth, passwords, data.email, data.password)
-        # A new session id at every login; the one the browser had (if any) is dropped.
+        # A new session id at every login; the one the browser had (if any) ends once the new one is open, so the
+        # same user logging in again keeps their clinic room (only_if_last: they are not leaving).
+        token, _ = await open_session(auth, settings, user_id, "cookie")
         old_token, from_cookie = credentials(request.scope)
         if old_token and from_cookie:
-            await auth.delete_session(token_hash(old_token))
-        token, _ = await open_session(auth, settings, user_id, "cookie")
+            await end_sessions(auth.conn, account_hooks, token_hash=token_hash(old_token), only_if_last=True)
         return AppResponse(
             LoginResult(message="logged in successfully", user_id=user_id),
             cookies=[_session_cookie(settings, token, settings.session_ttl)],
@@ -126,14 +129,11 @@ class AuthController(Controller):
         request: Request[Any, Any, Any],
         auth: NamedDependency[AuthRepository],
         settings: NamedDependency[Settings],
-        caller: NamedDependency[Principal],
-        db: NamedDependency[AsyncConnection[Any]],
+        account_hooks: NamedDependency[AccountHooks],
     ) -> Response[Message]:
         token, _ = credentials(request.scope)
         assert token is not None
-        await auth.delete_session(token_hash(token))
-        for hook in request.app.state.logout_hooks:
-            await hook(db, caller)
+        await end_sessions(auth.conn, account_hooks, token_hash=token_hash(token))
         return AppResponse(Message(message="logged out successfully"), cookies=[_session_cookie(settings, "", 0)])
 
     @post("/auth/token", status_code=HTTP_200_OK, summary="A bearer token (JSON or OAuth2 password form)")
@@ -162,11 +162,16 @@ class AuthController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         summary="Revoke the bearer token of this request",
     )
-    async def revoke_token(self, request: Request[Any, Any, Any], auth: NamedDependency[AuthRepository]) -> None:
+    async def revoke_token(
+        self,
+        request: Request[Any, Any, Any],
+        auth: NamedDependency[AuthRepository],
+        account_hooks: NamedDependency[AccountHooks],
+    ) -> None:
         token = bearer_token(dict(request.headers))
         if token is None:
             raise AppError(400, "Send the token to revoke in the Authorization header")
-        await auth.delete_session(token_hash(token))
+        await end_sessions(auth.conn, account_hooks, token_hash=token_hash(token))
 
     @post("/auth/password-reset", status_code=HTTP_202_ACCEPTED, summary="E-mail a password-reset code")
     async def password_reset(
@@ -204,6 +209,7 @@ class AuthController(Controller):
         passwords: NamedDependency[Passwords],
         settings: NamedDependency[Settings],
         rate_limiter: NamedDependency[RateLimiter],
+        account_hooks: NamedDependency[AccountHooks],
     ) -> Response[Any]:
         await rate_limiter.hit_address(CODE_ATTEMPTS, request)
         attempt = await auth.count_password_reset_attempt(
@@ -213,6 +219,6 @@ class AuthController(Controller):
             # Returned, not raised: the attempt counted above must be committed.
             return error_response(invalid_field("code", "The code is wrong, expired or already used"))
         await auth.update_password_hash(attempt.user_id, await passwords.hash(data.new_password))
-        await auth.delete_user_sessions(attempt.user_id)
+        await end_sessions(auth.conn, account_hooks, user_id=attempt.user_id)
         await UsersRepository(auth.conn).audit(attempt.user_id, "password.reset", f"user:{attempt.user_id}")
         return AppResponse(Message(message="Password changed; log in again"))

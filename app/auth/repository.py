@@ -23,6 +23,11 @@ class ResetAttempt(msgspec.Struct):
     matched: bool
 
 
+class EndedSession(msgspec.Struct):
+    user_id: UUID
+    last: bool  # the user has no other live session
+
+
 class AuthRepository(Repository):
     area = "auth"
 
@@ -34,14 +39,16 @@ class AuthRepository(Repository):
     async def session_principal(self, token_hash: bytes, idle_seconds: int) -> Principal | None:
         return await self.fetch_one("session_principal", Principal, token_hash=token_hash, idle_seconds=idle_seconds)
 
-    async def delete_session(self, token_hash: bytes) -> None:
-        await self.execute("delete_session", token_hash=token_hash)
+    async def end_session(self, token_hash: bytes, idle_seconds: int) -> EndedSession | None:
+        return await self.fetch_one("end_session", EndedSession, token_hash=token_hash, idle_seconds=idle_seconds)
 
     async def delete_user_sessions(self, user_id: UUID) -> None:
         await self.execute("delete_user_sessions", user_id=user_id)
 
-    async def delete_expired_sessions(self, idle_seconds: int) -> int:
-        return await self.execute("delete_expired_sessions", idle_seconds=idle_seconds)
+    async def delete_expired_sessions(self, idle_seconds: int) -> list[UUID]:
+        """The users left without a live session."""
+        rows = await self.fetch_rows("delete_expired_sessions", idle_seconds=idle_seconds)
+        return [row["user_id"] for row in rows]
 
     async def login_candidate(self, login: str) -> LoginCandidate | None:
         return await self.fetch_one("login_candidate", LoginCandidate, login=login)

@@ -1,10 +1,14 @@
-"""Login: checking credentials in constant time, opening sessions and tokens."""
+"""Login: checking credentials in constant time, opening and ending sessions and tokens, closing accounts."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
+from psycopg import AsyncConnection
+
+from app.areas import AccountHooks
 from app.auth.repository import AuthRepository
 from app.config import Settings
 from app.security import Passwords, new_token, token_hash
@@ -33,3 +37,41 @@ async def open_session(auth: AuthRepository, settings: Settings, user_id: UUID, 
     ttl = settings.session_ttl if kind == "cookie" else settings.token_ttl
     expires_at = await auth.create_session(token_hash(token), user_id, kind, ttl)
     return token, expires_at
+
+
+async def end_sessions(
+    conn: AsyncConnection[Any],
+    hooks: AccountHooks,
+    *,
+    user_id: UUID | None = None,
+    token_hash: bytes | None = None,
+    only_if_last: bool = False,
+) -> None:
+    """The one way sessions end: one session (`token_hash`: logout, revocation, a login replacing the browser's
+    session), all of a user's (`user_id`: password change or reset, activation, deactivation, deletion), or,
+    with neither, every expired one (the maintenance loop). Every area's session-end hooks then run for the
+    user in the same transaction (rooms freed, called tickets back in the line: "logging out frees the caller's
+    room"), except where nobody chose to leave: an expired session, or one a login replaced (`only_if_last`),
+    runs them only when it was the user's last live session (docs/security.md, "Account side effects")."""
+    auth = AuthRepository(conn)
+    if token_hash is not None:
+        ended = await auth.end_session(token_hash, hooks.session_idle_ttl)
+        users = [ended.user_id] if ended is not None and (ended.last or not only_if_last) else []
+    elif user_id is not None:
+        await auth.delete_user_sessions(user_id)
+        users = [user_id]
+    else:
+        users = await auth.delete_expired_sessions(hooks.session_idle_ttl)
+    for user in users:
+        for hook in hooks.session_end:
+            await hook(conn, user)
+
+
+async def close_account(conn: AsyncConnection[Any], hooks: AccountHooks, user_id: UUID, *, deleting: bool) -> None:
+    """Deactivation by authority, or deletion (`deleting`): every session of the account ends, then every
+    area's account-close hooks run (auctions: refuse a deletion while leading or selling with bids, withdraw
+    the bids, cancel the auctions without bids), all in the caller's transaction, so a refusal undoes it all.
+    Sessions end first: the session rows are deleted (locked) before the auctions are looked at."""
+    await end_sessions(conn, hooks, user_id=user_id)
+    for hook in hooks.account_close:
+        await hook(conn, user_id, deleting)

@@ -14,10 +14,11 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from psycopg import AsyncConnection
 
+from app.areas import AccountHooks
 from app.auth.controller import _session_cookie
 from app.auth.principal import Principal, claim_required
 from app.auth.repository import AuthRepository
-from app.auth.service import open_session
+from app.auth.service import end_sessions, open_session
 from app.clinic import service
 from app.clinic.cache import ServiceCache
 from app.clinic.pages import page
@@ -324,6 +325,7 @@ class ClinicsController(Controller):
         data: JSONBody[UpdateStaff],
         clinics: NamedDependency[ClinicRepository],
         maybe_caller: NamedDependency[Principal | None],
+        db: NamedDependency[AsyncConnection[Any]],
     ) -> StaffOut:
         await service.require_admin(clinics, clinic_id, maybe_caller)
         if data.service_ids is not None:
@@ -332,6 +334,8 @@ class ClinicsController(Controller):
             clinic_id, user_id, is_admin=data.is_admin, specialty=data.specialty, active=data.active
         ):
             raise not_found("Staff member not found")
+        if data.active is False:  # off this clinic's staff: its rooms and called ticket go back
+            await service.release_desk(db, user_id, clinic_id)
         if data.service_ids is not None:
             await clinics.set_staff_services(clinic_id, user_id, data.service_ids)
         staff = await clinics.staff_view(clinic_id, user_id)
@@ -648,6 +652,7 @@ class ActivationController(Controller):
         settings: NamedDependency[Settings],
         rate_limiter: NamedDependency[RateLimiter],
         db: NamedDependency[AsyncConnection[Any]],
+        account_hooks: NamedDependency[AccountHooks],
     ) -> Response[Any]:
         await rate_limiter.hit_address(CODE_ATTEMPTS, request)
         attempts = await clinics.count_activation_attempt(
@@ -663,14 +668,13 @@ class ActivationController(Controller):
         name = f"{data.first_name} {data.last_name}"[:100]
         if not await clinics.activate_account(invitation.user_id, await passwords.hash(data.password), name):
             raise AppError(410, "The invited account no longer exists")
-        auth = AuthRepository(db)
-        await auth.delete_user_sessions(invitation.user_id)  # the password may have changed
+        await end_sessions(db, account_hooks, user_id=invitation.user_id)  # the password may have changed
         await clinics.add_staff(
             invitation.clinic_id, invitation.user_id, is_admin=invitation.is_admin, specialty=data.specialty
         )
         if invitation.service_ids:
             await clinics.set_staff_services(invitation.clinic_id, invitation.user_id, invitation.service_ids)
-        token, _ = await open_session(auth, settings, invitation.user_id, "cookie")
+        token, _ = await open_session(AuthRepository(db), settings, invitation.user_id, "cookie")
         return AppResponse(
             Activated(message="account activated", user_id=invitation.user_id, clinic_ids=[invitation.clinic_id]),
             cookies=[_session_cookie(settings, token, settings.session_ttl)],

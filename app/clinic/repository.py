@@ -19,6 +19,7 @@ from app.clinic.schemas import (
     InvitationOut,
     IssuedRow,
     QueueSnapshot,
+    RequeuedStep,
     RoomOut,
     RoomRef,
     ServiceOut,
@@ -102,8 +103,11 @@ class ClinicRepository(Repository):
         )
         return found is not None
 
-    async def free_rooms_of_user(self, user_id: UUID) -> int:
-        return await self.execute("free_rooms_of_user", user_id=user_id)
+    async def free_rooms_of_user(self, user_id: UUID, clinic_id: int | None) -> int:
+        return await self.execute("free_rooms_of_user", user_id=user_id, clinic_id=clinic_id)
+
+    async def requeue_called_steps_of_user(self, user_id: UUID, clinic_id: int | None) -> list[RequeuedStep]:
+        return await self.fetch_all("requeue_called_steps_of_user", RequeuedStep, user_id=user_id, clinic_id=clinic_id)
 
     async def room_of_user(self, clinic_id: int, user_id: UUID) -> RoomRef | None:
         return await self.fetch_one("room_of_user", RoomRef, clinic_id=clinic_id, user_id=user_id)

@@ -325,6 +325,12 @@ class ForwardedRow(msgspec.Struct):
     priority_rank: int
 
 
+class RequeuedStep(msgspec.Struct):
+    id: int
+    clinic_id: int
+    service_id: int
+
+
 class Announcement(msgspec.Struct):
     code: str
     room: str

@@ -310,6 +310,15 @@ async def finish(
     )
 
 
+async def release_desk(conn: AsyncConnection[Any], user_id: UUID, clinic_id: int | None = None) -> None:
+    """The user's sessions ended (every clinic), or they left one clinic's staff: their rooms are free and a
+    ticket they called but did not start is back in the line, announced on the queue feed ("Account states")."""
+    repo = ClinicRepository(conn)
+    await repo.free_rooms_of_user(user_id, clinic_id)  # first: waits for a desk action in progress
+    for step in await repo.requeue_called_steps_of_user(user_id, clinic_id):
+        await queue_changed(conn, step.clinic_id, "requeued", step.id, step.service_id)
+
+
 # Invitations and activation ---------------------------------------------------------------------------------------
 
 

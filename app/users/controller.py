@@ -12,8 +12,9 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from psycopg import AsyncConnection
 
+from app.areas import AccountHooks
 from app.auth.principal import Principal, claim_required, login_required
-from app.auth.repository import AuthRepository
+from app.auth.service import close_account, end_sessions
 from app.security import Passwords
 from app.users.repository import UsersRepository
 from app.users.schemas import (
@@ -152,12 +153,13 @@ class UsersController(Controller):
         passwords: NamedDependency[Passwords],
         caller: NamedDependency[Principal],
         db: NamedDependency[AsyncConnection[Any]],
+        account_hooks: NamedDependency[AccountHooks],
     ) -> None:
         matches, _ = await passwords.verify(await users.password_hash(caller.id), data.password)
         if not matches:
             raise AppError(403, "The password is not correct")
+        await close_account(db, account_hooks, caller.id, deleting=True)  # 409 while leading or selling
         await users.anonymize_user(caller.id)
-        await AuthRepository(db).delete_user_sessions(caller.id)
         await users.audit(caller.id, "user.delete", f"user:{caller.id}")
 
     @get("/{user_id:uuid}", guards=[login_required], summary="One user (self or users:manage)")
@@ -185,6 +187,7 @@ class UsersController(Controller):
         passwords: NamedDependency[Passwords],
         caller: NamedDependency[Principal],
         db: NamedDependency[AsyncConnection[Any]],
+        account_hooks: NamedDependency[AccountHooks],
     ) -> UserOut:
         await _visible_user(users, caller, user_id)
         manager = caller.has(MANAGE_USERS)
@@ -209,8 +212,10 @@ class UsersController(Controller):
                 await users.audit(caller.id, "role.grant", f"user:{user_id}", role_id=data.role_id)
             if data.active is not None:
                 await users.audit(caller.id, "user.activate" if data.active else "user.deactivate", f"user:{user_id}")
-        if new_hash is not None or data.active is False:
-            await AuthRepository(db).delete_user_sessions(user_id)
+        if data.active is False:
+            await close_account(db, account_hooks, user_id, deleting=False)
+        elif new_hash is not None:
+            await end_sessions(db, account_hooks, user_id=user_id)
         user = await users.user_view(user_id)
         assert user is not None
         return user

@@ -169,6 +169,12 @@
         addBid({ id: message.bid_id, amount: message.amount, bidder_id: message.user_id }, true);
         if (message.kind === 1) bidResult("Your bid of " + money(message.amount) + " was accepted.", true);
         break;
+      case 8:  // bids of a deactivated account withdrawn: a new leader (or none), and a shorter history
+        setPrice(message.current_price, message.current_bidder_id);
+        setMinimum(message.minimum_bid);
+        loadBids();
+        notice(message.message || "Some bids were withdrawn.");
+        break;
       case 7:
         setEnd(message.ends_at);
         notice(message.message || "The end was extended.");
