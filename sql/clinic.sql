@@ -147,6 +147,15 @@ WHERE attendant_id = :user_id AND status = 'called'
   AND (:clinic_id::bigint IS NULL OR clinic_id = :clinic_id::bigint)
 RETURNING id, clinic_id, service_id;
 
+-- name: untarget_steps_of_user
+-- The user left the clinic's staff (:clinic_id) or the account was closed (every clinic: NULL): steps forwarded
+-- to them by name would wait for nobody, so they go back to the service's common line, at their old place.
+UPDATE attendances
+SET target_attendant_id = NULL
+WHERE target_attendant_id = :user_id AND status = 'waiting'
+  AND (:clinic_id::bigint IS NULL OR clinic_id = :clinic_id::bigint)
+RETURNING id, clinic_id, service_id;
+
 -- name: room_of_user
 -- The room the caller holds in the clinic, locked: this serializes one attendant's desk actions (call next,
 -- call), so an attendant never ends up holding two steps.

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.clinic_support import (
     Desk,
@@ -234,3 +235,35 @@ async def test_empty_queue_is_204(client: httpx.AsyncClient, admin: Account) -> 
     response = await call_next(client, clinic["id"], desk)
     assert response.status_code == 204
     assert response.content == b""
+
+
+@pytest.mark.parametrize("leave", ["staff_removal", "deactivation"])
+async def test_a_ticket_forwarded_to_an_attendant_who_leaves_goes_back_to_the_common_line(
+    client: httpx.AsyncClient, admin: Account, leave: str
+) -> None:
+    clinic = await create_clinic(client, admin)
+    cid = clinic["id"]
+    triage = await create_service(client, admin, cid, "TR")
+    doctors = await create_service(client, admin, cid, "CG")
+    nurse = await open_desk(client, admin, cid, "Triagem", service_ids=[triage["id"]])
+    named = await open_desk(client, admin, cid, "Consultório A", service_ids=[doctors["id"]])
+    other = await open_desk(client, admin, cid, "Consultório B", service_ids=[doctors["id"]])
+    ticket = await issue(client, cid, triage["id"])
+    step = (await call_next(client, cid, nurse)).json()
+    assert (await _act(client, cid, step["id"], "start", nurse.account)).status_code == 200
+    body = {"service_id": doctors["id"], "attendant_id": named.account.id}
+    assert (await _act(client, cid, step["id"], "finish", nurse.account, body)).status_code == 200
+    assert (await call_next(client, cid, other)).status_code == 204  # offered to the named attendant only
+
+    paths = {
+        "staff_removal": api(cid, f"/staff/{named.account.id}"),
+        "deactivation": f"/api/v1/users/{named.account.id}",
+    }
+    path = paths[leave]
+    response = await client.patch(path, json={"active": False}, headers=admin.headers)
+    assert response.status_code == 200, response.text
+
+    # Nobody would ever call it otherwise: the other attendant of the service now can.
+    called = await call_next(client, cid, other)
+    assert called.status_code == 200, called.text
+    assert called.json()["code"] == ticket["code"]

@@ -9,7 +9,7 @@ from app.clinic.cache import TOPIC as SERVICES_CACHE_TOPIC
 from app.clinic.cache import ServiceCache
 from app.clinic.controller import ActivationController, ClinicsController, PagesController
 from app.clinic.demo import seed_demo
-from app.clinic.service import release_desk
+from app.clinic.service import close_account, release_desk
 from app.clinic.sockets import display_socket, queue_socket
 
 
@@ -25,5 +25,6 @@ area = Area(
     route_handlers=[ClinicsController, ActivationController, PagesController, display_socket, queue_socket],
     on_startup=[install_service_cache],
     session_end_hooks=[release_desk],  # every clinic's rooms and called tickets
+    account_close_hooks=[close_account],  # tickets forwarded to the account by name
     seed_demo=seed_demo,
 )

@@ -334,8 +334,8 @@ class ClinicsController(Controller):
             clinic_id, user_id, is_admin=data.is_admin, specialty=data.specialty, active=data.active
         ):
             raise not_found("Staff member not found")
-        if data.active is False:  # off this clinic's staff: its rooms and called ticket go back
-            await service.release_desk(db, user_id, clinic_id)
+        if data.active is False:  # off this clinic's staff: its rooms, called and forwarded tickets go back
+            await service.leave_staff(db, user_id, clinic_id)
         if data.service_ids is not None:
             await clinics.set_staff_services(clinic_id, user_id, data.service_ids)
         staff = await clinics.staff_view(clinic_id, user_id)

@@ -109,6 +109,9 @@ class ClinicRepository(Repository):
     async def requeue_called_steps_of_user(self, user_id: UUID, clinic_id: int | None) -> list[RequeuedStep]:
         return await self.fetch_all("requeue_called_steps_of_user", RequeuedStep, user_id=user_id, clinic_id=clinic_id)
 
+    async def untarget_steps_of_user(self, user_id: UUID, clinic_id: int | None) -> list[RequeuedStep]:
+        return await self.fetch_all("untarget_steps_of_user", RequeuedStep, user_id=user_id, clinic_id=clinic_id)
+
     async def room_of_user(self, clinic_id: int, user_id: UUID) -> RoomRef | None:
         return await self.fetch_one("room_of_user", RoomRef, clinic_id=clinic_id, user_id=user_id)
 

@@ -319,6 +319,24 @@ async def release_desk(conn: AsyncConnection[Any], user_id: UUID, clinic_id: int
         await queue_changed(conn, step.clinic_id, "requeued", step.id, step.service_id)
 
 
+async def release_forwarded_steps(conn: AsyncConnection[Any], user_id: UUID, clinic_id: int | None = None) -> None:
+    """The user is gone for good from a clinic's staff (or every clinic's: account closed): tickets forwarded to
+    them by name go back to their service's common line instead of waiting for nobody."""
+    for step in await ClinicRepository(conn).untarget_steps_of_user(user_id, clinic_id):
+        await queue_changed(conn, step.clinic_id, "requeued", step.id, step.service_id)
+
+
+async def leave_staff(conn: AsyncConnection[Any], user_id: UUID, clinic_id: int) -> None:
+    """Removed from one clinic's staff: its desk is released and nothing waits for them there any more."""
+    await release_desk(conn, user_id, clinic_id)
+    await release_forwarded_steps(conn, user_id, clinic_id)
+
+
+async def close_account(conn: AsyncConnection[Any], user_id: UUID, deleting: bool) -> None:
+    """Account hook: a deactivated or deleted account is nobody's attendant any more, in any clinic."""
+    await release_forwarded_steps(conn, user_id)
+
+
 # Invitations and activation ---------------------------------------------------------------------------------------
 
 
