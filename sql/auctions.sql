@@ -176,27 +176,28 @@ SELECT t.seller_id, t.status, t.bid_count, (t.at >= t.auction_end) AS ended,
        EXISTS (SELECT 1 FROM cancelled) AS cancelled
 FROM target t;
 
--- name: close_due_auctions
--- The closer (every process runs it every CLOSER_INTERVAL seconds, and once at start-up): open auctions whose
--- end has passed become closed with their winner and winning bid. SKIP LOCKED: a row another process is
--- closing (or a bid is being placed on) is left to that transaction, so an auction is closed exactly once;
--- a bid that extended the end is re-checked by FOR UPDATE and no longer qualifies. At most :limit per call.
-WITH due AS (
-    SELECT id
-    FROM products
-    WHERE status = 'open' AND auction_end <= clock_timestamp()
-    ORDER BY auction_end
-    LIMIT :limit
-    FOR UPDATE SKIP LOCKED
-)
+-- name: lock_due_auctions
+-- The closer (every process runs it every CLOSER_INTERVAL seconds, and once at start-up): a batch of open
+-- auctions whose end has passed, locked. SKIP LOCKED: a row another process is closing (or a bid is being
+-- placed on) is left to that transaction, so an auction is closed exactly once; a bid that extended the end is
+-- re-checked by FOR UPDATE and no longer qualifies. :skip holds the auctions that failed to close in this pass
+-- (app/auctions/service.close_due_auctions), so that one of them never holds back the others.
+SELECT id
+FROM products
+WHERE status = 'open' AND auction_end <= clock_timestamp() AND NOT (id = ANY (:skip::uuid[]))
+ORDER BY auction_end
+LIMIT :limit
+FOR UPDATE SKIP LOCKED;
+
+-- name: close_auction
+-- One auction of lock_due_auctions' batch (locked by it) becomes closed with its winner and winning bid.
 UPDATE products p
 SET status = 'closed',
     winner_id = p.current_bidder_id,
     winning_bid = p.current_bid,
     closed_at = clock_timestamp(),
     updated_at = clock_timestamp()
-FROM due
-WHERE p.id = due.id
+WHERE p.id = :product_id AND p.status = 'open'
 RETURNING p.id, p.winner_id, p.winning_bid, p.auction_end, p.bid_count;
 
 -- name: demo_user_id

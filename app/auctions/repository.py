@@ -167,8 +167,11 @@ class AuctionsRepository(Repository):
     async def demo_user_id(self, email: str) -> UUID:
         return await self.fetch_value("demo_user_id", email=email)
 
-    async def close_due_auctions(self, limit: int) -> list[ClosedAuction]:
-        return await self.fetch_all("close_due_auctions", ClosedAuction, limit=limit)
+    async def lock_due_auctions(self, limit: int, skip: list[UUID]) -> list[UUID]:
+        return [row["id"] for row in await self.fetch_rows("lock_due_auctions", limit=limit, skip=skip)]
+
+    async def close_auction(self, product_id: UUID) -> ClosedAuction | None:
+        return await self.fetch_one("close_auction", ClosedAuction, product_id=product_id)
 
     async def lock_auctions_of_user(self, user_id: UUID) -> list[UserAuction]:
         return await self.fetch_all("lock_auctions_of_user", UserAuction, user_id=user_id)

@@ -11,9 +11,9 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, OperationalError
 
-from app.auctions.repository import AuctionsRepository
+from app.auctions.repository import AuctionsRepository, ClosedAuction
 from app.auctions.schemas import PlacedBid
 from app.realtime.repository import publish
 from app.web.errors import AppError, conflict, forbidden, not_found, status_conflict, unprocessable
@@ -143,26 +143,43 @@ async def close_account_auctions(conn: AsyncConnection[Any], user_id: UUID, dele
         await _announce_cancelled(conn, product_id, "The auction was cancelled: the seller's account was closed")
 
 
-async def close_due_auctions(conn: AsyncConnection[Any]) -> list[UUID]:
-    """Close one batch of ended auctions and announce each (kind 5 with the winner) in the same transaction."""
-    closed = await AuctionsRepository(conn).close_due_auctions(CLOSE_BATCH)
-    for auction in closed:
-        if auction.winner_id is None:
-            message = "The auction finished without bids"
-        else:
-            message = f"Sold for {_money(auction.winning_bid or Decimal(0))}"
-        await publish(
-            conn,
-            topic_of(auction.id),
-            {
-                "kind": FINISHED,
-                "status": "closed",
-                "winner_id": auction.winner_id,
-                "amount": auction.winning_bid,
-                "message": message,
-            },
-        )
-    return [auction.id for auction in closed]
+async def close_due_auctions(conn: AsyncConnection[Any], skip: set[UUID]) -> int:
+    """Close one batch of ended auctions and announce each (kind 5 with the winner) in the same transaction;
+    returns the batch's size. Each auction closes in a savepoint of its own: one that cannot be closed (a row
+    some constraint or trigger refuses) is rolled back alone, logged and added to `skip` for the rest of the
+    pass, so it never holds back the auctions behind it. A lost connection is not that: it propagates."""
+    repo = AuctionsRepository(conn)
+    due = await repo.lock_due_auctions(CLOSE_BATCH, list(skip))
+    for product_id in due:
+        try:
+            async with conn.transaction():
+                auction = await repo.close_auction(product_id)
+                if auction is not None:
+                    await _announce_closed(conn, auction)
+        except OperationalError:
+            raise
+        except Exception:
+            log.exception("auction %s could not be closed; the closer goes on with the others", product_id)
+            skip.add(product_id)
+    return len(due)
+
+
+async def _announce_closed(conn: AsyncConnection[Any], auction: ClosedAuction) -> None:
+    if auction.winner_id is None:
+        message = "The auction finished without bids"
+    else:
+        message = f"Sold for {_money(auction.winning_bid or Decimal(0))}"
+    await publish(
+        conn,
+        topic_of(auction.id),
+        {
+            "kind": FINISHED,
+            "status": "closed",
+            "winner_id": auction.winner_id,
+            "amount": auction.winning_bid,
+            "message": message,
+        },
+    )
 
 
 def render_event(payload: dict[str, Any], seq: int, subscription_id: str) -> dict[str, Any]:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, OperationalError
 
 from app.areas import AccountHooks
 from app.auth.repository import AuthRepository
 from app.config import Settings
 from app.security import Passwords, new_token, token_hash
 from app.web.errors import AppError
+
+log = logging.getLogger("app.auth")
 
 INVALID_CREDENTIALS = "Invalid e-mail or password"
 
@@ -61,7 +64,18 @@ async def end_sessions(
         await auth.delete_user_sessions(user_id)
         users = [user_id]
     else:
-        users = await auth.delete_expired_sessions(hooks.session_idle_ttl)
+        # Nobody waits for the answer here: a user whose hooks fail (savepoint rolled back, logged) must not
+        # keep the other expired sessions alive or their desks held.
+        for user in await auth.delete_expired_sessions(hooks.session_idle_ttl):
+            try:
+                async with conn.transaction():
+                    for hook in hooks.session_end:
+                        await hook(conn, user)
+            except OperationalError:
+                raise
+            except Exception:
+                log.exception("releasing what user %s held when their session expired failed", user)
+        return
     for user in users:
         for hook in hooks.session_end:
             await hook(conn, user)

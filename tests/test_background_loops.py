@@ -1,0 +1,84 @@
+"""One row that a background loop cannot handle never stops the loop for the others (docs/security.md,
+"One poisoned row"). The poison is real: a trigger in the test's own database refuses to touch that one row,
+as a constraint added later, a bad manual edit or a bug in a trigger would."""
+
+from __future__ import annotations
+
+import httpx
+import psycopg
+from psycopg import sql
+
+from app.config import Settings
+from app.maintenance import prune_once
+from tests.clinic_support import api, create_clinic, open_desk
+from tests.support import Account, RunningServer, eventually
+from tests.test_auctions_support import create_auction
+
+POISON = """
+CREATE FUNCTION refuse_poisoned_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.id::text = TG_ARGV[0] THEN
+        RAISE EXCEPTION 'poisoned row %', OLD.id;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER refuse_poisoned_row BEFORE UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION refuse_poisoned_row({id});
+"""
+
+
+async def poison(settings: Settings, table: str, row_id: str) -> None:
+    statement = sql.SQL(POISON).format(table=sql.Identifier(table), id=sql.Literal(row_id))
+    async with await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True) as conn:
+        await conn.execute(statement)
+
+
+async def cure(settings: Settings, table: str) -> None:
+    async with await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True) as conn:
+        await conn.execute(sql.SQL("DROP TRIGGER refuse_poisoned_row ON {}").format(sql.Identifier(table)))
+
+
+async def _status(client: httpx.AsyncClient, product_id: str) -> str:
+    return (await client.get(f"/api/v1/products/{product_id}")).json()["status"]
+
+
+async def test_an_auction_that_cannot_be_closed_does_not_hold_back_the_others(
+    client: httpx.AsyncClient, admin: Account, settings: Settings
+) -> None:
+    stuck = await create_auction(client, admin, seconds=1.5)  # ends first: first in the closer's batch
+    other = await create_auction(client, admin, seconds=2.5)
+    await poison(settings, "products", stuck)
+
+    async def other_closed() -> bool:
+        return await _status(client, other) == "closed"
+
+    await eventually(other_closed, timeout=10)
+    assert await _status(client, stuck) == "open"
+
+    await cure(settings, "products")
+
+    async def stuck_closed() -> bool:
+        return await _status(client, stuck) == "closed"
+
+    await eventually(stuck_closed, timeout=10)
+
+
+async def test_a_desk_that_cannot_be_freed_does_not_keep_other_expired_sessions_alive(
+    server: RunningServer, client: httpx.AsyncClient, admin: Account, settings: Settings
+) -> None:
+    clinic = await create_clinic(client, admin)
+    cid = clinic["id"]
+    stuck = await open_desk(client, admin, cid, "Sala 1")
+    other = await open_desk(client, admin, cid, "Sala 2")
+    async with await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True) as conn:
+        await conn.execute(
+            "UPDATE sessions SET expires_at = now() WHERE user_id = ANY(%s)", [[stuck.account.id, other.account.id]]
+        )
+    await poison(settings, "rooms", str(stuck.room["id"]))
+
+    await prune_once(server.app)
+
+    rooms = (await client.get(api(cid, "/rooms"), headers=admin.headers)).json()["items"]
+    assert {room["name"]: room["occupied_by"] for room in rooms} == {"Sala 1": stuck.account.id, "Sala 2": None}
+    for account in (stuck, other):  # both sessions ended all the same
+        response = await client.get("/api/v1/users/me", headers=account.account.headers)
+        assert response.status_code == 401, response.text
