@@ -30,6 +30,7 @@ from app.maintenance import maintenance_loop
 from app.realtime.hub import Hub
 from app.security import Passwords
 from app.users.area import area as users_area
+from app.web.detached import DetachedTasks
 from app.web.errors import exception_handlers
 from app.web.headers import SecurityHeadersMiddleware
 from app.web.health import docs, health, ready
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
         finally:
             restore_signals()
+            await app.state.detached.close()
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -121,6 +123,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "mail_sender": mail_sender,
             "passwords": Passwords(settings),
             "rate_limiter": RateLimiter(pool, settings),
+            "detached": DetachedTasks(),
             "logout_hooks": [hook for area in areas for hook in area.logout_hooks],
             "areas": areas,
         }

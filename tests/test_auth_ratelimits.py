@@ -98,6 +98,7 @@ async def test_failed_guesses_never_lock_the_owner_out(settings: Settings) -> No
         # ...while the owner, from a client that has not been failing, logs in; with the token endpoint too.
         owner = await http.post(LOGIN, json=right, headers=via("192.0.2.10"))
         assert owner.status_code == 200, owner.text
+        http.cookies.clear()  # an API client, no cookies
         assert (await http.post(TOKEN, json=right, headers=via("192.0.2.11"))).status_code == 200
 
 
@@ -155,10 +156,13 @@ async def test_one_account_is_one_bucket_however_it_is_spelled(settings: Setting
 
 
 async def test_every_password_check_is_limited(settings: Settings) -> None:
-    async with serve_app(limited(settings)) as srv, httpx.AsyncClient(base_url=srv.url) as http:
+    async with serve_app(trusting_the_proxy(settings)) as srv, httpx.AsyncClient(base_url=srv.url) as http:
         changer = await new_user(http)
         deleter = await new_user(http)
         await room_in_window(LOGIN_PER_ACCOUNT)
+        # Two clients, so that neither draws on the other's per-client budget.
+        changer.headers |= via("203.0.113.1")
+        deleter.headers |= via("203.0.113.2")
         change = {"password": "a brand new password", "current_password": "guessing password"}
         changes = [
             await http.patch(f"/api/v1/users/{changer.id}", json=change, headers=changer.headers) for _ in range(35)
