@@ -29,6 +29,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     trusted_proxies: tuple[str, ...] = ()
     cookie_secure: bool = False
     rate_limits: bool = True
+    # Client buckets of the rate limits: an IPv4 address (/32) or an IPv6 /64, which one client normally owns.
+    ipv4_bucket_prefix: int = 32
+    ipv6_bucket_prefix: int = 64
     smtp_url: str | None = None
     mail_from: str = "no-reply@localhost"
     admin_email: str | None = None
@@ -84,6 +87,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ConfigError(f"APP_TIMEZONE {self.timezone!r} is not a known time zone") from exc
+        if not 1 <= self.ipv4_bucket_prefix <= 32 or not 1 <= self.ipv6_bucket_prefix <= 128:
+            raise ConfigError("RATE_LIMIT_IPV4_PREFIX must be 1 to 32 and RATE_LIMIT_IPV6_PREFIX 1 to 128")
         if self.ws_queue_size < 1:
             raise ConfigError("WS_QUEUE_SIZE must be at least 1 (events buffered per subscriber)")
         return self
@@ -99,6 +104,8 @@ _ENV_NAMES = {
     "TRUSTED_PROXIES": "trusted_proxies",
     "COOKIE_SECURE": "cookie_secure",
     "RATE_LIMITS": "rate_limits",
+    "RATE_LIMIT_IPV4_PREFIX": "ipv4_bucket_prefix",
+    "RATE_LIMIT_IPV6_PREFIX": "ipv6_bucket_prefix",
     "SMTP_URL": "smtp_url",
     "MAIL_FROM": "mail_from",
     "ADMIN_EMAIL": "admin_email",

@@ -30,6 +30,7 @@ from app.maintenance import maintenance_loop
 from app.realtime.hub import Hub
 from app.security import Passwords
 from app.users.area import area as users_area
+from app.web.detached import DetachedTasks
 from app.web.errors import exception_handlers
 from app.web.headers import SecurityHeadersMiddleware
 from app.web.health import docs, health, ready
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             yield
         finally:
             restore_signals()
+            await app.state.detached.close()
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -126,6 +128,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "passwords": Passwords(settings),
             "rate_limiter": RateLimiter(pool, settings),
             "account_hooks": AccountHooks.of(areas, settings.session_idle_ttl),
+            "detached": DetachedTasks(),
             "areas": areas,
         }
     )

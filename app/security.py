@@ -99,3 +99,9 @@ def unsign(secret_key: str, signed: str) -> str | None:
     expected = hmac.new(secret_key.encode(), value.encode(), hashlib.sha256).hexdigest()
     # Compared as bytes: compare_digest refuses str with non-ASCII characters, which a client can send.
     return value if value and hmac.compare_digest(mac.encode(), expected.encode()) else None
+
+
+def cookie_name(settings: Settings, name: str) -> str:
+    """`__Host-name` when cookies are Secure: a browser then takes the cookie only from this very host, over
+    https, with Path=/ and no Domain, so a sibling subdomain or a plain-http page cannot plant or shadow it."""
+    return f"__Host-{name}" if settings.cookie_secure else name

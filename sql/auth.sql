@@ -72,17 +72,29 @@ WHERE NOT EXISTS (SELECT 1 FROM sessions s
 -- name: login_candidate
 -- The account a login names, by e-mail (any letter case), with the address as stored (mail goes there, not to
 -- whatever spelling the request used). A reseller may also log in with its CPF, written as 11 digits or
--- masked as 000.000.000-00 (normalised here; anything else is not a CPF). At most one row either way.
-SELECT u.id, u.email, u.password_hash, u.active
-FROM users u
-WHERE lower(u.email) = lower(:login)
-UNION ALL
-SELECT u.id, u.email, u.password_hash, u.active
-FROM resellers r
-JOIN users u ON u.id = r.user_id
-WHERE r.cpf = CASE WHEN :login ~ '^([0-9]{11}|[0-9]{3}\.[0-9]{3}\.[0-9]{3}-[0-9]{2})$'
-                   THEN translate(:login, '.-', '') END
-LIMIT 1;
+-- masked as 000.000.000-00 (normalised here; anything else is not a CPF). Always exactly one row: `subject`
+-- is the account's rate-limit subject, its id, or when no account has the login, the login normalised as it
+-- was matched (so every spelling of one unknown login shares a bucket too), and the account's columns are
+-- null. One statement either way: a login does the same work whether the account exists or not.
+WITH login AS (
+    SELECT lower(:login) AS email,
+           CASE WHEN :login ~ '^([0-9]{11}|[0-9]{3}\.[0-9]{3}\.[0-9]{3}-[0-9]{2})$'
+                THEN translate(:login, '.-', '') END AS cpf
+)
+SELECT coalesce(account.id::text, 'cpf:' || login.cpf, 'login:' || login.email) AS subject,
+       account.id, account.email, account.password_hash, coalesce(account.active, false) AS active
+FROM login
+LEFT JOIN LATERAL (
+    SELECT u.id, u.email, u.password_hash, u.active
+    FROM users u
+    WHERE lower(u.email) = login.email
+    UNION ALL
+    SELECT u.id, u.email, u.password_hash, u.active
+    FROM resellers r
+    JOIN users u ON u.id = r.user_id
+    WHERE r.cpf = login.cpf
+    LIMIT 1
+) account ON true;
 
 -- name: update_password_hash
 UPDATE users SET password_hash = :password_hash, updated_at = now() WHERE id = :user_id;

@@ -1,14 +1,22 @@
 -- HTTP plumbing shared by every area: rate-limit counters and idempotency keys.
 
--- name: hit_rate_limit
--- Counts one hit in the current fixed window of a bucket (e.g. 'login:address:10.0.0.7') and returns the count
--- and the seconds until the window ends. Shared by every server process.
+-- name: hit_rate_limits
+-- Counts one hit in the current fixed window of each bucket (e.g. 'login:address:10.0.0.7'), all in one
+-- statement, and returns each bucket's count, its window and the seconds elapsed in it. Shared by every server
+-- process. Rows are written in the callers' (sorted) order, so concurrent hits on the same buckets take the row
+-- locks in one order and cannot deadlock.
 INSERT INTO rate_limits AS rl (bucket, window_start, hits)
-VALUES (:bucket, to_timestamp(floor(extract(epoch FROM now()) / :window_seconds) * :window_seconds), 1)
+SELECT b.bucket, to_timestamp(floor(extract(epoch FROM now()) / b.window_seconds) * b.window_seconds), 1
+FROM unnest(:buckets::text[], :window_seconds::int[]) WITH ORDINALITY AS b(bucket, window_seconds, position)
+ORDER BY b.position
 ON CONFLICT (bucket, window_start) DO UPDATE SET hits = rl.hits + 1
-RETURNING rl.hits,
-          ceil(extract(epoch FROM rl.window_start + make_interval(secs => :window_seconds) - now()))::int
-              AS retry_after;
+RETURNING rl.bucket, rl.window_start, rl.hits, extract(epoch FROM now() - rl.window_start)::float8 AS elapsed;
+
+-- name: refund_rate_limits
+-- Takes back hits counted ahead of a password check that then succeeded: only failures stay counted.
+UPDATE rate_limits rl SET hits = rl.hits - 1
+FROM unnest(:buckets::text[], :window_starts::timestamptz[]) AS b(bucket, window_start)
+WHERE rl.bucket = b.bucket AND rl.window_start = b.window_start AND rl.hits > 0;
 
 -- name: delete_old_rate_limits
 DELETE FROM rate_limits WHERE window_start < now() - interval '1 day';

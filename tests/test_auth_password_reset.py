@@ -67,6 +67,30 @@ async def test_reset_answers_202_the_same_for_unknown_addresses(
     assert smtp.messages_to(stranger) == []
 
 
+# Headers that differ between any two responses, whatever they answer.
+PER_RESPONSE_HEADERS = {"date", "x-request-id"}
+
+
+async def test_reset_answers_before_the_work_alike_for_known_and_unknown_accounts(
+    mail_client: httpx.AsyncClient, smtp: SmtpServer, settings: Settings
+) -> None:
+    """The answer cannot reveal by its timing whether the account exists: it does not wait for the work. Holding
+    password_resets locked stalls that work for a known account; the answer comes all the same."""
+    account = await new_user(mail_client)
+    async with await psycopg.AsyncConnection.connect(settings.database_url) as blocker:
+        await blocker.execute("LOCK TABLE password_resets IN ACCESS EXCLUSIVE MODE")
+        known = await mail_client.post(RESET, json={"email": account.email}, timeout=5)
+        unknown = await mail_client.post(RESET, json={"email": unique_email("stranger")}, timeout=5)
+        await blocker.rollback()
+    assert known.status_code == unknown.status_code == 202
+    assert known.content == unknown.content
+    assert {k: v for k, v in known.headers.items() if k not in PER_RESPONSE_HEADERS} == {
+        k: v for k, v in unknown.headers.items() if k not in PER_RESPONSE_HEADERS
+    }
+    # The work happens after the answer: the code arrives once the lock is gone.
+    assert len(code_in((await smtp.wait_for(account.email))[0])) >= 6
+
+
 async def test_mail_goes_to_the_stored_address(mail_client: httpx.AsyncClient, smtp: SmtpServer) -> None:
     account = await new_user(mail_client, email=f"Mixed.Case-{unique_email()}")
     response = await mail_client.post(RESET, json={"email": account.email.lower()})

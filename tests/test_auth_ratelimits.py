@@ -1,6 +1,7 @@
 """Rate limits (docs/rules/users.md): 429 with Retry-After, counted in PostgreSQL so that every server process shares
-them; login and token per client address and per account; anonymous creation and password reset per address;
-RATE_LIMITS=off turns them off.
+them; login and token per client and per (account, client) pair, counting only failures, every other password
+check too; anonymous creation and password reset per client (an IPv4 address or an IPv6 /64); RATE_LIMITS=off
+turns them off.
 
 Counters use fixed windows aligned to the clock (app/web/ratelimit.py). A burst that straddled a window boundary
 would be split over two windows, so each test first makes sure enough of the current window is left.
@@ -15,17 +16,26 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.auth.device import DEVICE_COOKIE
+from app.auth.principal import SESSION_COOKIE
 from app.config import Settings
+from app.web.client import client_bucket
 from app.web.ratelimit import ANONYMOUS_CREATE, LOGIN_PER_ACCOUNT, LOGIN_PER_ADDRESS, PASSWORD_RESET, Rule
+from tests.cashback_upstream import mask, new_reseller
 from tests.support import (
     PASSWORD,
     assert_envelope,
     create_account,
+    new_user,
     serve_app,
     start_server_process,
     unique_email,
     with_settings,
 )
+
+LOGIN = "/api/v1/users/loginuser"
+TOKEN = "/api/v1/auth/token"
+RESET = "/api/v1/auth/password-reset"
 
 
 async def room_in_window(rule: Rule, seconds_needed: float = 20.0) -> None:
@@ -62,35 +72,143 @@ async def test_login_is_limited_per_client_address(settings: Settings) -> None:
         assert_rate_limited(token, LOGIN_PER_ADDRESS)
 
 
-async def test_login_is_limited_per_account_whatever_the_address(settings: Settings) -> None:
-    # Behind a trusted proxy each request may come from another client address (X-Forwarded-For).
-    async with (
-        serve_app(limited(settings, trusted_proxies=("127.0.0.1",))) as srv,
-        httpx.AsyncClient(base_url=srv.url) as http,
-    ):
+def via(address: str) -> dict[str, str]:
+    """The request as the trusted proxy (127.0.0.1 in these tests) forwards it for `address`."""
+    return {"X-Forwarded-For": address}
+
+
+def trusting_the_proxy(settings: Settings) -> Settings:
+    return limited(settings, trusted_proxies=("127.0.0.1",))
+
+
+async def test_failed_guesses_never_lock_the_owner_out(settings: Settings) -> None:
+    async with serve_app(trusting_the_proxy(settings)) as srv, httpx.AsyncClient(base_url=srv.url) as http:
         victim = await create_account(http)
-        bystander = await create_account(http)
+        wrong = {"email": victim.email, "password": "guessing password"}
+        right = {"email": victim.email, "password": PASSWORD}
         await room_in_window(LOGIN_PER_ACCOUNT)
-        for i in range(LOGIN_PER_ACCOUNT.limit):
-            response = await http.post(
-                "/api/v1/auth/token",
-                json={"email": victim.email.upper() if i % 2 else victim.email, "password": "guessing password"},
-                headers={"X-Forwarded-For": f"203.0.113.{i + 1}"},
-            )
-            assert_envelope(response, 401)
-        blocked = await http.post(
-            "/api/v1/users/loginuser",
-            json={"email": victim.email, "password": PASSWORD},
-            headers={"X-Forwarded-For": "198.51.100.77"},
+        # One client uses up its budget for the account; twenty more (spoofed) addresses fail once each.
+        for _ in range(LOGIN_PER_ACCOUNT.limit):
+            assert_envelope(await http.post(TOKEN, json=wrong, headers=via("203.0.113.1")), 401)
+        for i in range(20):
+            assert_envelope(await http.post(TOKEN, json=wrong, headers=via(f"198.51.100.{i + 1}")), 401)
+        # The failing pair is refused, even with the right password...
+        assert_rate_limited(await http.post(TOKEN, json=wrong, headers=via("203.0.113.1")), LOGIN_PER_ACCOUNT)
+        assert_rate_limited(await http.post(LOGIN, json=right, headers=via("203.0.113.1")), LOGIN_PER_ACCOUNT)
+        # ...while the owner, from a client that has not been failing, logs in; with the token endpoint too.
+        owner = await http.post(LOGIN, json=right, headers=via("192.0.2.10"))
+        assert owner.status_code == 200, owner.text
+        http.cookies.clear()  # an API client, no cookies
+        assert (await http.post(TOKEN, json=right, headers=via("192.0.2.11"))).status_code == 200
+
+
+async def test_a_device_cookie_has_its_own_budget(settings: Settings) -> None:
+    """The owner's browser and the attacker share one address (a NAT); the browser's device cookie, set at its
+    last successful login, gives it a budget of its own for that account."""
+    shared = via("203.0.113.50")
+    async with (
+        serve_app(trusting_the_proxy(settings)) as srv,
+        httpx.AsyncClient(base_url=srv.url) as browser,
+        httpx.AsyncClient(base_url=srv.url) as attacker,
+    ):
+        owner = await create_account(browser)
+        right = {"email": owner.email, "password": PASSWORD}
+        await room_in_window(LOGIN_PER_ACCOUNT)
+        first = await browser.post(LOGIN, json=right, headers=shared)
+        assert first.status_code == 200, first.text
+        assert DEVICE_COOKIE in first.cookies
+        for _ in range(LOGIN_PER_ACCOUNT.limit):
+            wrong = {"email": owner.email, "password": "guessing password"}
+            assert_envelope(await attacker.post(LOGIN, json=wrong, headers=shared), 401)
+        assert_rate_limited(await attacker.post(LOGIN, json=right, headers=shared), LOGIN_PER_ACCOUNT)
+        csrf = (await browser.get("/api/v1/csrftoken")).json()["csrf_token"]
+        again = await browser.post(LOGIN, json=right, headers=shared | {"X-CSRF-Token": csrf})
+        assert again.status_code == 200, again.text
+        # The cookie names its account: it buys nothing against another one.
+        stranger = await create_account(attacker)
+        browser.cookies.delete(SESSION_COOKIE)
+        for _ in range(LOGIN_PER_ACCOUNT.limit):
+            guess = {"email": stranger.email, "password": "guessing password"}
+            assert_envelope(await browser.post(LOGIN, json=guess, headers=shared), 401)
+        other = {"email": stranger.email, "password": PASSWORD}
+        assert_rate_limited(await browser.post(LOGIN, json=other, headers=shared), LOGIN_PER_ACCOUNT)
+
+
+async def test_one_account_is_one_bucket_however_it_is_spelled(settings: Settings) -> None:
+    async with serve_app(limited(settings)) as srv, httpx.AsyncClient(base_url=srv.url) as http:
+        reseller = await new_reseller(http, email=unique_email("izabel"))
+        unknown = unique_email("izidora")
+        await room_in_window(LOGIN_PER_ACCOUNT)
+        for login, password in ((reseller.email, PASSWORD), (unknown, "anything at all")):
+            spellings = [
+                login.upper(),
+                login.replace("i", "\u0130"),  # İ: PostgreSQL's lower() makes it i
+                f" {login.title()}",
+            ]
+            if login == reseller.email:
+                spellings += [reseller.cpf, mask(reseller.cpf)]
+            for i in range(LOGIN_PER_ACCOUNT.limit):
+                guess = {"email": spellings[i % len(spellings)], "password": "guessing password"}
+                assert_envelope(await http.post(TOKEN, json=guess), 401)
+            # One bucket: the next try, in yet another spelling and with the right password, is refused.
+            last = await http.post(TOKEN, json={"email": login, "password": password})
+            assert_rate_limited(last, LOGIN_PER_ACCOUNT)
+
+
+async def test_every_password_check_is_limited(settings: Settings) -> None:
+    async with serve_app(trusting_the_proxy(settings)) as srv, httpx.AsyncClient(base_url=srv.url) as http:
+        changer = await new_user(http)
+        deleter = await new_user(http)
+        await room_in_window(LOGIN_PER_ACCOUNT)
+        # Two clients, so that neither draws on the other's per-client budget.
+        changer.headers |= via("203.0.113.1")
+        deleter.headers |= via("203.0.113.2")
+        change = {"password": "a brand new password", "current_password": "guessing password"}
+        changes = [
+            await http.patch(f"/api/v1/users/{changer.id}", json=change, headers=changer.headers) for _ in range(35)
+        ]
+        deletions = [
+            await http.request("DELETE", "/api/v1/users/me", json={"password": "guess"}, headers=deleter.headers)
+            for _ in range(35)
+        ]
+        for responses, wrong in ((changes, 400), (deletions, 403)):
+            statuses = [r.status_code for r in responses]
+            assert statuses == [wrong] * LOGIN_PER_ACCOUNT.limit + [429] * (35 - LOGIN_PER_ACCOUNT.limit), statuses
+            assert_rate_limited(responses[-1], LOGIN_PER_ACCOUNT)
+        # The failing pair stays refused with the right password; the account itself is untouched.
+        right = {"password": "a brand new password", "current_password": PASSWORD}
+        assert_rate_limited(
+            await http.patch(f"/api/v1/users/{changer.id}", json=right, headers=changer.headers), LOGIN_PER_ACCOUNT
         )
-        assert_rate_limited(blocked, LOGIN_PER_ACCOUNT)
-        # Another account is not affected.
-        other = await http.post(
-            "/api/v1/auth/token",
-            json={"email": bystander.email, "password": PASSWORD},
-            headers={"X-Forwarded-For": "198.51.100.78"},
-        )
-        assert other.status_code == 200, other.text
+        assert (await http.get("/api/v1/users/me", headers=deleter.headers)).status_code == 200
+
+
+async def test_client_buckets_are_ipv4_addresses_and_ipv6_slash_64s(settings: Settings) -> None:
+    async with serve_app(trusting_the_proxy(settings)) as srv, httpx.AsyncClient(base_url=srv.url) as http:
+
+        async def reset(address: str) -> httpx.Response:
+            return await http.post(RESET, json={"email": unique_email()}, headers=via(address))
+
+        for i in range(PASSWORD_RESET.limit):
+            assert (await reset(f"2001:db8:1:2::{i + 1:x}")).status_code == 202
+        # Another address of the same /64 is the same client; the next /64 is another one.
+        assert_rate_limited(await reset("2001:db8:1:2:ffff:ffff:ffff:fffe"), PASSWORD_RESET)
+        assert (await reset("2001:db8:1:3::1")).status_code == 202
+        # An IPv4-mapped IPv6 address is its IPv4 address.
+        for _ in range(PASSWORD_RESET.limit):
+            assert (await reset("203.0.113.9")).status_code == 202
+        assert_rate_limited(await reset("::ffff:203.0.113.9"), PASSWORD_RESET)
+        assert (await reset("203.0.113.10")).status_code == 202
+
+
+def test_client_bucket_prefix_lengths_are_settings(settings: Settings) -> None:
+    wide = with_settings(settings, ipv4_bucket_prefix=24, ipv6_bucket_prefix=48)
+    assert client_bucket("2001:db8:1:2::1", settings) == client_bucket("2001:db8:1:2:8000::1", settings)
+    assert client_bucket("2001:db8:1:2::1", settings) != client_bucket("2001:db8:1:3::1", settings)
+    assert client_bucket("2001:db8:1:2::1", wide) == client_bucket("2001:db8:1:ff::1", wide)
+    assert client_bucket("203.0.113.9", settings) != client_bucket("203.0.113.10", settings)
+    assert client_bucket("203.0.113.9", wide) == client_bucket("::ffff:203.0.113.200", wide)
+    assert client_bucket("unknown", settings) == "unknown"
 
 
 @pytest.mark.slow

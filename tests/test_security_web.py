@@ -14,6 +14,7 @@ from litestar.routes import HTTPRoute, WebSocketRoute
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from app.auth.principal import SESSION_COOKIE
 from app.config import DEVELOPMENT_SECRET, ConfigError, Settings, settings_from_env
 from app.main import create_app
 from tests.clinic_support import create_clinic, create_service
@@ -164,6 +165,44 @@ async def test_hsts_on_every_response_when_https_is_configured(settings: Setting
         ]:
             assert response.headers["strict-transport-security"].startswith("max-age="), response.url
             _assert_security_headers(response, str(response.url))
+
+
+async def test_the_csrf_cookie_has_the_host_prefix_when_cookies_are_secure(settings: Settings) -> None:
+    async with (
+        serve_app(with_settings(settings, cookie_secure=True)) as running,
+        httpx.AsyncClient(base_url=running.url) as client,
+    ):
+        account = await create_account(client)
+        issued = await client.get("/api/v1/csrftoken")
+        token = issued.json()["csrf_token"]
+        name, _, rest = issued.headers["set-cookie"].partition("=")
+        attributes = [a.strip().lower() for a in rest.split(";")[1:]]
+        assert name == "__Host-csrftoken", issued.headers["set-cookie"]
+        assert "secure" in attributes, attributes
+        assert "path=/" in attributes, attributes
+        assert not any(a.startswith("domain") for a in attributes), attributes
+        # httpx keeps Secure cookies off plain http: the test sends them itself, as a browser would over https.
+        client.cookies.clear()
+        login = await client.post(
+            "/api/v1/users/loginuser",
+            json={"email": account.email, "password": account.password},
+            headers={"Cookie": f"__Host-csrftoken={token}"},
+        )
+        assert login.status_code == 200, login.text
+        session = f"{SESSION_COOKIE}={login.cookies[SESSION_COOKIE]}"
+
+        async def rename(name: str, csrf_cookie: str) -> httpx.Response:
+            client.cookies.clear()
+            return await client.patch(
+                f"/api/v1/users/{account.id}",
+                json={"name": name},
+                headers={"Cookie": f"{session}; {csrf_cookie}={token}", "X-CSRF-Token": token},
+            )
+
+        changed = await rename("Host", "__Host-csrftoken")
+        assert changed.status_code == 200, changed.text
+        # The unprefixed cookie (which a sibling subdomain or a plain-http page could plant) is not read.
+        assert_envelope(await rename("Planted", "csrftoken"), 403)
 
 
 # CORS -----------------------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """CSRF for cookie sessions, and the refusal of cross-site browser requests.
 
 Any unsafe request that carries the session cookie (valid, expired or unknown) must send the token from
-`GET /api/v1/csrftoken` in `X-CSRF-Token`, equal to the `csrftoken` cookie and signed by us. The token does not
+`GET /api/v1/csrftoken` in `X-CSRF-Token`, equal to the `csrftoken` cookie (`__Host-csrftoken` when cookies are
+Secure) and signed by us. The token does not
 depend on the session, so csrftoken -> loginuser (which rotates the session) -> protected call keeps working.
 Requests without the cookie (bearer or anonymous) need no token: a browser cannot be tricked into sending a
 bearer header. Litestar's CSRFConfig cannot express "only when the cookie is present", hence this middleware.
@@ -25,12 +26,18 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from app.auth.middleware import credentials
 from app.config import Settings
-from app.security import sign, unsign
+from app.security import cookie_name, sign, unsign
 from app.web.errors import forbidden
 
-CSRF_COOKIE = "csrftoken"
+CSRF_COOKIE = "csrftoken"  # "__Host-csrftoken" when cookies are Secure: see csrf_cookie_name
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
+def csrf_cookie_name(settings: Settings) -> str:
+    """With Secure cookies the `__Host-` prefix: a sibling subdomain or a plain-http page cannot plant a token
+    cookie of its own choosing (the attack that double-submit tokens unbound to the session are open to)."""
+    return cookie_name(settings, CSRF_COOKIE)
 
 
 def new_csrf_token(settings: Settings) -> str:
@@ -84,7 +91,7 @@ class CSRFMiddleware(ASGIMiddleware):
             _, from_cookie = credentials(scope)
             if from_cookie:
                 header = connection.headers.get(CSRF_HEADER)
-                cookie = connection.cookies.get(CSRF_COOKIE)
+                cookie = connection.cookies.get(csrf_cookie_name(settings))
                 if not (
                     header
                     and cookie

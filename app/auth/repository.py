@@ -12,8 +12,9 @@ from app.db.sql import Repository
 
 
 class LoginCandidate(msgspec.Struct):
-    id: UUID
-    email: str
+    subject: str  # rate limits: the account's id, or the normalised login when no account has it
+    id: UUID | None  # None (and email too) when no account has the login
+    email: str | None
     password_hash: str | None
     active: bool
 
@@ -50,8 +51,10 @@ class AuthRepository(Repository):
         rows = await self.fetch_rows("delete_expired_sessions", idle_seconds=idle_seconds)
         return [row["user_id"] for row in rows]
 
-    async def login_candidate(self, login: str) -> LoginCandidate | None:
-        return await self.fetch_one("login_candidate", LoginCandidate, login=login)
+    async def login_candidate(self, login: str) -> LoginCandidate:
+        candidate = await self.fetch_one("login_candidate", LoginCandidate, login=login)
+        assert candidate is not None  # one row, whether or not an account has the login
+        return candidate
 
     async def update_password_hash(self, user_id: UUID, password_hash: str) -> None:
         await self.execute("update_password_hash", user_id=user_id, password_hash=password_hash)

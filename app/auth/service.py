@@ -1,4 +1,5 @@
-"""Login: checking credentials in constant time, opening and ending sessions and tokens, closing accounts."""
+"""Login: checking credentials in constant time and within the rate limits, opening and ending sessions and
+tokens, closing accounts."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from litestar.connection import ASGIConnection
 from psycopg import AsyncConnection, OperationalError
 
 from app.areas import AccountHooks
@@ -14,24 +16,36 @@ from app.auth.repository import AuthRepository
 from app.config import Settings
 from app.security import Passwords, new_token, token_hash
 from app.web.errors import AppError
+from app.web.ratelimit import RateLimiter
 
 log = logging.getLogger("app.auth")
 
 INVALID_CREDENTIALS = "Invalid e-mail or password"
 
 
-async def authenticate(auth: AuthRepository, passwords: Passwords, login: str, password: str) -> UUID:
+async def authenticate(
+    auth: AuthRepository,
+    passwords: Passwords,
+    rate_limiter: RateLimiter,
+    connection: ASGIConnection[Any, Any, Any, Any],
+    login: str,
+    password: str,
+) -> UUID:
     """The account's id, or a 401 that is the same, and takes as long, for an unknown login and a wrong password.
 
-    A hash made with older argon2 parameters is upgraded on a successful login.
+    The rate limits key on the resolved account (however the login was spelled), or on the normalised login when
+    no account has it; both paths run the same statements and one argon2 verification. A hash made with older
+    argon2 parameters is upgraded on a successful login.
     """
     candidate = await auth.login_candidate(login)
-    matches, needs_rehash = await passwords.verify(candidate.password_hash if candidate else None, password)
-    if candidate is None or not matches or not candidate.active:
-        raise AppError(401, INVALID_CREDENTIALS)
+    user_id = candidate.id
+    async with rate_limiter.password_check(connection, candidate.subject):
+        matches, needs_rehash = await passwords.verify(candidate.password_hash, password)
+        if user_id is None or not matches or not candidate.active:
+            raise AppError(401, INVALID_CREDENTIALS)
     if needs_rehash:
-        await auth.update_password_hash(candidate.id, await passwords.hash(password))
-    return candidate.id
+        await auth.update_password_hash(user_id, await passwords.hash(password))
+    return user_id
 
 
 async def open_session(auth: AuthRepository, settings: Settings, user_id: UUID, kind: str) -> tuple[str, datetime]:

@@ -148,16 +148,20 @@ class UsersController(Controller):
     )
     async def delete_me(
         self,
+        request: Request[Any, Any, Any],
         data: JSONBody[DeleteAccount],
         users: NamedDependency[UsersRepository],
         passwords: NamedDependency[Passwords],
         caller: NamedDependency[Principal],
+        rate_limiter: NamedDependency[RateLimiter],
         db: NamedDependency[AsyncConnection[Any]],
         account_hooks: NamedDependency[AccountHooks],
     ) -> None:
-        matches, _ = await passwords.verify(await users.password_hash(caller.id), data.password)
-        if not matches:
-            raise AppError(403, "The password is not correct")
+        # Limited like a login: a stolen session must not become a way to guess the password.
+        async with rate_limiter.password_check(request, str(caller.id)):
+            matches, _ = await passwords.verify(await users.password_hash(caller.id), data.password)
+            if not matches:
+                raise AppError(403, "The password is not correct")
         await close_account(db, account_hooks, caller.id, deleting=True)  # 409 while leading or selling
         await users.anonymize_user(caller.id)
         await users.audit(caller.id, "user.delete", f"user:{caller.id}")
@@ -181,11 +185,13 @@ class UsersController(Controller):
     @patch("/{user_id:uuid}", guards=[login_required], summary="Update a user")
     async def update_user(
         self,
+        request: Request[Any, Any, Any],
         user_id: FromPath[UUID],
         data: JSONBody[UpdateUser],
         users: NamedDependency[UsersRepository],
         passwords: NamedDependency[Passwords],
         caller: NamedDependency[Principal],
+        rate_limiter: NamedDependency[RateLimiter],
         db: NamedDependency[AsyncConnection[Any]],
         account_hooks: NamedDependency[AccountHooks],
     ) -> UserOut:
@@ -201,9 +207,10 @@ class UsersController(Controller):
         if data.password is not None:
             if caller.id != user_id:
                 raise forbidden("Only the account's owner can change its password")
-            matches, _ = await passwords.verify(await users.password_hash(user_id), data.current_password or "")
-            if not matches:
-                raise invalid_field("current_password", "The current password is not correct")
+            async with rate_limiter.password_check(request, str(user_id)):  # limited like a login
+                matches, _ = await passwords.verify(await users.password_hash(user_id), data.current_password or "")
+                if not matches:
+                    raise invalid_field("current_password", "The current password is not correct")
             new_hash = await passwords.hash(data.password)
         await users.update_profile(user_id, name=data.name, bio=data.bio, password_hash=new_hash)
         if data.role_id is not None or data.active is not None:

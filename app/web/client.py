@@ -1,4 +1,5 @@
-"""The client's address: the socket peer, or X-Forwarded-For when the peer is a trusted proxy."""
+"""The client's address: the socket peer, or X-Forwarded-For when the peer is a trusted proxy; and the client's
+rate-limit bucket (users-auth.md, "Rate limits")."""
 
 from __future__ import annotations
 
@@ -10,18 +11,29 @@ from litestar.connection import ASGIConnection
 
 from app.config import Settings
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
 
 @cache
 def _networks(proxies: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     return tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
 
 
-def _trusted(address: str, proxies: tuple[str, ...]) -> bool:
+def _ip(address: str) -> IPAddress | None:
+    """The address, an IPv4-mapped IPv6 one (::ffff:a.b.c.d, as a dual-stack socket reports IPv4 peers) as the
+    IPv4 address it is; None when it is no address at all."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        return False
-    return any(ip in net for net in _networks(proxies))
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def _trusted(address: str, proxies: tuple[str, ...]) -> bool:
+    ip = _ip(address)
+    return ip is not None and any(ip in net for net in _networks(proxies))
 
 
 def client_address(connection: ASGIConnection[Any, Any, Any, Any], settings: Settings) -> str:
@@ -34,3 +46,20 @@ def client_address(connection: ASGIConnection[Any, Any, Any, Any], settings: Set
         if not _trusted(hop, settings.trusted_proxies):
             return hop
     return peer
+
+
+def client_bucket(address: str, settings: Settings) -> str:
+    """What the per-client rate limits count: an IPv4 address, or the IPv6 network one client normally owns (a
+    /64: a host picks any of its 2^64 addresses at will, so counting single addresses would give it unlimited
+    budgets). Prefix lengths are settings; anything that is not an address is its own bucket."""
+    ip = _ip(address)
+    if ip is None:
+        return address
+    prefix = settings.ipv4_bucket_prefix if ip.version == 4 else settings.ipv6_bucket_prefix
+    network = ipaddress.ip_network((ip, prefix), strict=False)
+    return str(ip) if network.prefixlen == network.max_prefixlen else str(network)
+
+
+def client_key(connection: ASGIConnection[Any, Any, Any, Any], settings: Settings) -> str:
+    """The bucket of the client behind this request."""
+    return client_bucket(client_address(connection, settings), settings)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import msgspec
 
 from app.db.sql import Repository
 
 
 class RateLimitHit(msgspec.Struct):
+    bucket: str
+    window_start: datetime
     hits: int
-    retry_after: int
+    elapsed: float  # seconds since the window started
 
 
 class StoredResponse(msgspec.Struct):
@@ -22,10 +26,16 @@ class StoredResponse(msgspec.Struct):
 class WebRepository(Repository):
     area = "web"
 
-    async def hit_rate_limit(self, bucket: str, window_seconds: int) -> RateLimitHit:
-        hit = await self.fetch_one("hit_rate_limit", RateLimitHit, bucket=bucket, window_seconds=window_seconds)
-        assert hit is not None
-        return hit
+    async def hit_rate_limits(self, buckets: list[str], window_seconds: list[int]) -> dict[str, RateLimitHit]:
+        hits = await self.fetch_all("hit_rate_limits", RateLimitHit, buckets=buckets, window_seconds=window_seconds)
+        return {hit.bucket: hit for hit in hits}
+
+    async def refund_rate_limits(self, hits: list[RateLimitHit]) -> None:
+        await self.execute(
+            "refund_rate_limits",
+            buckets=[hit.bucket for hit in hits],
+            window_starts=[hit.window_start for hit in hits],
+        )
 
     async def claim_idempotency_key(self, owner: str, key: str, request_hash: bytes) -> bool:
         return bool(await self.fetch_value("claim_idempotency_key", owner=owner, key=key, request_hash=request_hash))
