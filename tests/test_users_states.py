@@ -5,8 +5,11 @@ migration derives each stored account's state."""
 
 from __future__ import annotations
 
+import logging
+
 import httpx
 import psycopg
+import pytest
 
 from app.config import Settings
 from app.db.migrations import apply_migrations, rollback_migrations
@@ -170,7 +173,7 @@ async def test_admin_email_restores_an_administrador_only_when_none_is_active(se
     assert await state_of(settings, second.id) == "deactivated"
 
 
-def test_the_migration_derives_each_accounts_state(database_url: str) -> None:
+def test_the_migration_derives_each_accounts_state(database_url: str, caplog: pytest.LogCaptureFixture) -> None:
     rolled: list[str] = []
     while MIGRATION not in rolled:
         step = rollback_migrations(database_url, 1)
@@ -190,7 +193,11 @@ def test_the_migration_derives_each_accounts_state(database_url: str) -> None:
                 " VALUES (%s, %s, 4, %s, %s::timestamptz, %s)",
                 [email, password_hash, active, deleted_at, label],
             )
-    apply_migrations(database_url)
+    with caplog.at_level(logging.WARNING, logger="app.db.migrations"):
+        apply_migrations(database_url)
+    assert "users.state derived from the stored accounts: active: 1, deactivated: 1, deleted: 1, invited: 1" in (
+        caplog.text
+    )
     with psycopg.connect(database_url) as conn:
         found = dict(conn.execute("SELECT bio, state FROM users WHERE bio IS NOT NULL").fetchall())
         assert found == {state: state for state in rows}
