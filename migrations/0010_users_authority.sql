@@ -52,11 +52,12 @@ $$;
 -- The last active Administrador (the role with id 1 since the first migration, whatever its description says) is
 -- never demoted, deactivated or deleted. Every removal of an Administrador first locks the Administrador role row,
 -- so removals run one at a time, and each looks (with a fresh snapshot, after the lock) for another active one:
--- two concurrent requests cannot each remove "the other" last one.
+-- two concurrent requests cannot each remove "the other" last one. (FOR NO KEY UPDATE: it does not block the foreign
+-- key checks of accounts given the role meanwhile.)
 CREATE FUNCTION users_keep_an_administrador() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM 1 FROM roles WHERE id = 1 FOR UPDATE;
+    PERFORM 1 FROM roles WHERE id = 1 FOR NO KEY UPDATE;
     IF NOT EXISTS (SELECT 1 FROM users WHERE role_id = 1 AND state = 'active' AND id <> OLD.id) THEN
         RAISE EXCEPTION 'The last active Administrador cannot be demoted, deactivated or deleted'
             USING ERRCODE = 'check_violation', CONSTRAINT = 'users_last_administrator';
