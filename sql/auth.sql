@@ -82,14 +82,14 @@ WITH login AS (
                 THEN translate(:login, '.-', '') END AS cpf
 )
 SELECT coalesce(account.id::text, 'cpf:' || login.cpf, 'login:' || login.email) AS subject,
-       account.id, account.email, account.password_hash, coalesce(account.active, false) AS active
+       account.id, account.email, account.password_hash, coalesce(account.active, false) AS active, account.state
 FROM login
 LEFT JOIN LATERAL (
-    SELECT u.id, u.email, u.password_hash, u.active
+    SELECT u.id, u.email, u.password_hash, u.active, u.state
     FROM users u
     WHERE lower(u.email) = login.email
     UNION ALL
-    SELECT u.id, u.email, u.password_hash, u.active
+    SELECT u.id, u.email, u.password_hash, u.active, u.state
     FROM resellers r
     JOIN users u ON u.id = r.user_id
     WHERE r.cpf = login.cpf
@@ -110,12 +110,23 @@ VALUES (:user_id, :code_hash, now() + make_interval(secs => :ttl_seconds))
 RETURNING id;
 
 -- name: count_password_reset_attempt
--- Counts one confirmation attempt against the account's live code and says whether the code matched.
--- Five wrong tries burn the code.
+-- Counts one confirmation attempt against the account's live code and says whether the code matched, and the
+-- account's state (a code asked for while the account was active may arrive after its deactivation: it is
+-- counted like any other, and refused by reset_password). Five wrong tries burn the code.
 UPDATE password_resets pr
 SET attempts = pr.attempts + 1,
     consumed_at = CASE WHEN pr.code_hash = :code_hash OR pr.attempts + 1 >= 5 THEN now() END
 FROM users u
-WHERE u.id = pr.user_id AND lower(u.email) = lower(:email) AND u.active
+WHERE u.id = pr.user_id AND lower(u.email) = lower(:email)
   AND pr.consumed_at IS NULL AND pr.expires_at > now()
-RETURNING pr.user_id, pr.code_hash = :code_hash AS matched;
+RETURNING pr.user_id, pr.code_hash = :code_hash AS matched, u.state;
+
+-- name: reset_password
+-- A confirmed reset code sets the password; it proves the address, so an invited account becomes active. Codes
+-- work only for invited and active accounts: nothing is returned for a deactivated or deleted one. Returns the
+-- state the account was in.
+UPDATE users u
+SET password_hash = :password_hash, state = 'active', updated_at = now()
+FROM (SELECT id, state FROM users WHERE id = :user_id FOR NO KEY UPDATE) before
+WHERE u.id = before.id AND before.state IN ('invited', 'active')
+RETURNING before.state;

@@ -2,17 +2,18 @@
 
 -- name: create_user
 -- A new account; returns nothing when the e-mail is taken in any letter case (the unique index decides).
--- Without :role_id the account gets the default role, 'Usuário'.
-INSERT INTO users (name, email, password_hash, role_id, bio, active)
+-- Without :role_id the account gets the default role, 'Usuário'. :state is 'active', or 'invited' for an account
+-- a clinic invitation creates (no password yet).
+INSERT INTO users (name, email, password_hash, role_id, bio, state)
 VALUES (:name, :email, :password_hash,
         COALESCE(:role_id::integer, (SELECT id FROM roles WHERE description = 'Usuário')),
-        :bio, :active)
+        :bio, :state)
 ON CONFLICT ((lower(email))) DO NOTHING
 RETURNING id;
 
 -- name: user_view
 -- One user as the API shows it: role, own claims and effective claims. Never the password hash.
-SELECT u.id, u.name, u.email, u.bio, u.active, u.role_id, r.description AS role_description,
+SELECT u.id, u.name, u.email, u.bio, u.active, u.state, u.role_id, r.description AS role_description,
        ARRAY(SELECT c.description FROM user_claims uc JOIN claims c ON c.id = uc.claim_id
              WHERE uc.user_id = u.id ORDER BY c.description) AS claims,
        ARRAY(SELECT c.description FROM role_claims rc JOIN claims c ON c.id = rc.claim_id
@@ -29,7 +30,7 @@ WHERE u.id = :user_id;
 -- name: list_users
 -- The challenge's query: each user with its role and its claims, one row per user (users without claims
 -- included), oldest first, optionally only one role. Keyset-paginated on (created_at, id); fetches :limit + 1.
-SELECT u.id, u.name, u.email, u.bio, u.active, u.role_id, r.description AS role_description,
+SELECT u.id, u.name, u.email, u.bio, u.active, u.state, u.role_id, r.description AS role_description,
        COALESCE(array_agg(c.description ORDER BY c.description) FILTER (WHERE c.id IS NOT NULL), '{}') AS claims,
        ARRAY(SELECT c2.description FROM role_claims rc JOIN claims c2 ON c2.id = rc.claim_id
              WHERE rc.role_id = u.role_id AND c2.active
@@ -66,14 +67,42 @@ SET name = COALESCE(:name, name),
     updated_at = now()
 WHERE id = :user_id;
 
--- name: update_role_and_status
--- What only users:manage may change; a NULL parameter keeps the current value.
-UPDATE users
-SET role_id = COALESCE(:role_id::integer, role_id),
-    active = COALESCE(:active::boolean, active),
-    updated_at = now()
-WHERE id = :user_id
-RETURNING role_id, active;
+-- name: lock_account
+-- The account someone is about to change, locked until the change commits, so that the authority check and the
+-- change see the same role, claims and state. FOR NO KEY UPDATE: rows that reference the user (audit_log) can
+-- still be inserted meanwhile, so two administrators changing each other cannot deadlock on them.
+SELECT id, state, role_id FROM users WHERE id = :user_id FOR NO KEY UPDATE;
+
+-- name: assigned_claims
+-- The claims a user is assigned through its role or its own grants, active or not: what authority over the
+-- account is measured against ("Authority over other accounts").
+SELECT ARRAY(SELECT c.description FROM users u JOIN role_claims rc ON rc.role_id = u.role_id
+                                               JOIN claims c ON c.id = rc.claim_id
+             WHERE u.id = :user_id
+             UNION
+             SELECT c.description FROM user_claims uc JOIN claims c ON c.id = uc.claim_id
+             WHERE uc.user_id = :user_id
+             ORDER BY 1) AS claims;
+
+-- name: set_role
+-- Returns nothing when the role was already that one. The trigger users_keep_an_administrador refuses to demote
+-- the last active Administrador.
+UPDATE users SET role_id = :role_id, updated_at = now()
+WHERE id = :user_id AND role_id <> :role_id
+RETURNING id;
+
+-- name: change_state
+-- A transition of "Account states", only from one of :from_states: a code or a stale request cannot move an
+-- account out of a state it has left meanwhile. Returns nothing when the account is in none of them.
+UPDATE users SET state = :state, updated_at = now()
+WHERE id = :user_id AND state = ANY(:from_states::text[])
+RETURNING id;
+
+-- name: account_state
+SELECT state FROM users WHERE id = :user_id;
+
+-- name: account_state_by_email
+SELECT state FROM users WHERE lower(email) = lower(:email);
 
 -- name: anonymize_user
 -- Account deletion (LGPD): personal data is erased, the row stays for the financial and clinical rows that
@@ -83,10 +112,11 @@ SET name = NULL,
     email = 'deleted-' || id || '@invalid',
     bio = NULL,
     password_hash = NULL,
-    active = false,
+    state = 'deleted',
     deleted_at = now(),
     updated_at = now()
-WHERE id = :user_id AND deleted_at IS NULL;
+WHERE id = :user_id AND state <> 'deleted'
+RETURNING id;
 
 -- name: role_exists
 SELECT EXISTS (SELECT 1 FROM roles WHERE id = :role_id) AS found;
@@ -148,7 +178,7 @@ WITH created AS (
     RETURNING id, description, active
 ), administrador AS (
     INSERT INTO role_claims (role_id, claim_id)
-    SELECT r.id, created.id FROM roles r CROSS JOIN created WHERE r.description = 'Administrador'
+    SELECT 1, created.id FROM created  -- the Administrador: role id 1 since the first migration
 )
 SELECT id, description, active FROM created;
 
@@ -161,14 +191,6 @@ WHERE id = :claim_id
   AND NOT EXISTS (SELECT 1 FROM claims o WHERE o.description = :description AND o.id <> :claim_id)
 RETURNING id, description, active;
 
--- name: user_holds_claim
--- Whether the claim is among the user's role's or own claims, active or not: who may manage an inactive claim
--- (its holders), since an inactive claim is in nobody's effective claims.
-SELECT EXISTS (SELECT 1 FROM users u JOIN role_claims rc ON rc.role_id = u.role_id
-               WHERE u.id = :user_id AND rc.claim_id = :claim_id
-               UNION ALL
-               SELECT 1 FROM user_claims uc WHERE uc.user_id = :user_id AND uc.claim_id = :claim_id) AS found;
-
 -- name: grant_user_claim
 INSERT INTO user_claims (user_id, claim_id) VALUES (:user_id, :claim_id)
 ON CONFLICT DO NOTHING;
@@ -176,15 +198,18 @@ ON CONFLICT DO NOTHING;
 -- name: revoke_user_claim
 DELETE FROM user_claims WHERE user_id = :user_id AND claim_id = :claim_id;
 
--- name: user_exists
-SELECT EXISTS (SELECT 1 FROM users WHERE id = :user_id) AS found;
-
 -- name: has_administrator
-SELECT EXISTS (SELECT 1 FROM users u JOIN roles r ON r.id = u.role_id
-               WHERE r.description = 'Administrador' AND u.active) AS found;
+-- Whether an active Administrador (role id 1, whatever its description) exists.
+SELECT EXISTS (SELECT 1 FROM users WHERE role_id = 1 AND state = 'active') AS found;
 
--- name: role_id_by_description
-SELECT id FROM roles WHERE description = :description;
+-- name: restore_administrator
+-- ADMIN_EMAIL's account made an active Administrador again, only when no active Administrador exists at all (the
+-- documented way back). Its password is kept; an invited account gets the given one.
+UPDATE users
+SET role_id = 1, state = 'active', password_hash = COALESCE(password_hash, :password_hash), updated_at = now()
+WHERE lower(email) = lower(:email) AND state <> 'deleted'
+  AND NOT EXISTS (SELECT 1 FROM users WHERE role_id = 1 AND state = 'active')
+RETURNING id;
 
 -- name: insert_audit
 INSERT INTO audit_log (actor_id, action, subject, detail)
@@ -194,7 +219,7 @@ VALUES (:actor_id, :action, :subject, :detail);
 -- Everything stored about one user, as one JSON document (LGPD access right). No password or token hashes.
 SELECT jsonb_build_object(
     'user', (SELECT jsonb_build_object('id', u.id, 'name', u.name, 'email', u.email, 'bio', u.bio,
-                                       'active', u.active, 'role', r.description,
+                                       'active', u.active, 'state', u.state, 'role', r.description,
                                        'created_at', u.created_at, 'updated_at', u.updated_at)
              FROM users u JOIN roles r ON r.id = u.role_id WHERE u.id = :user_id),
     'claims', ARRAY(SELECT c.description FROM user_claims uc JOIN claims c ON c.id = uc.claim_id

@@ -35,6 +35,7 @@ from app.config import Settings
 from app.mail.outbox import queue_mail
 from app.security import Passwords, code_hash, new_numeric_code, token_hash
 from app.users.repository import UsersRepository
+from app.users.service import CODE_STATES, code_refused
 from app.web.errors import AppError, FieldError, error_response, invalid_field
 from app.web.ratelimit import CODE_ATTEMPTS, PASSWORD_RESET, RateLimiter
 from app.web.responses import AppResponse
@@ -86,7 +87,8 @@ async def _send_reset_code(pool: AsyncConnectionPool[AsyncConnection[Any]], sett
     async with pool.connection() as conn:  # committed when the block ends
         auth = AuthRepository(conn)
         candidate = await auth.login_candidate(email)
-        if candidate.id is None or candidate.email is None or not candidate.active or candidate.password_hash is None:
+        # An invited account gets a code too: it proves the address and activates the account.
+        if candidate.id is None or candidate.email is None or candidate.state not in CODE_STATES:
             return
         code = new_numeric_code(8)
         await auth.create_password_reset(candidate.id, code_hash(settings.secret_key, "reset", code), RESET_CODE_TTL)
@@ -233,7 +235,13 @@ class AuthController(Controller):
         if attempt is None or not attempt.matched:
             # Returned, not raised: the attempt counted above must be committed.
             return error_response(invalid_field("code", "The code is wrong, expired or already used"))
-        await auth.update_password_hash(attempt.user_id, await passwords.hash(data.new_password))
+        previous = await auth.reset_password(attempt.user_id, await passwords.hash(data.new_password))
+        if previous is None:  # deactivated or deleted since the code was sent: a code never brings it back
+            raise code_refused(attempt.state)
         await end_sessions(auth.conn, account_hooks, user_id=attempt.user_id)
-        await UsersRepository(auth.conn).audit(attempt.user_id, "password.reset", f"user:{attempt.user_id}")
+        subject = f"user:{attempt.user_id}"
+        if previous == "invited":
+            await UsersRepository(auth.conn).audit(attempt.user_id, "user.activate", subject, by="password reset")
+        else:
+            await UsersRepository(auth.conn).audit(attempt.user_id, "password.reset", subject)
         return AppResponse(Message(message="Password changed; log in again"))

@@ -17,11 +17,13 @@ class LoginCandidate(msgspec.Struct):
     email: str | None
     password_hash: str | None
     active: bool
+    state: str | None  # None when no account has the login
 
 
 class ResetAttempt(msgspec.Struct):
     user_id: UUID
     matched: bool
+    state: str | None  # None when no account has the login
 
 
 class EndedSession(msgspec.Struct):
@@ -61,6 +63,10 @@ class AuthRepository(Repository):
 
     async def create_password_reset(self, user_id: UUID, code_hash: bytes, ttl_seconds: int) -> None:
         await self.execute("create_password_reset", user_id=user_id, code_hash=code_hash, ttl_seconds=ttl_seconds)
+
+    async def reset_password(self, user_id: UUID, password_hash: str) -> str | None:
+        """The state the account was in ('invited' or 'active'); None when a code may not change it."""
+        return await self.fetch_value("reset_password", user_id=user_id, password_hash=password_hash)
 
     async def count_password_reset_attempt(self, email: str, code_hash: bytes) -> ResetAttempt | None:
         return await self.fetch_one("count_password_reset_attempt", ResetAttempt, email=email, code_hash=code_hash)

@@ -54,7 +54,9 @@ from app.clinic.schemas import (
 from app.clinic.service import MANAGE_CLINICS
 from app.config import Settings
 from app.security import Passwords, code_hash
-from app.web.errors import AppError, conflict, error_response, forbidden, invalid_field, not_found
+from app.users.repository import UsersRepository
+from app.users.service import code_refused
+from app.web.errors import conflict, error_response, forbidden, invalid_field, not_found
 from app.web.idempotency import idempotent
 from app.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from app.web.ratelimit import ANONYMOUS_CREATE, CODE_ATTEMPTS, RateLimiter
@@ -666,8 +668,13 @@ class ActivationController(Controller):
             return error_response(invalid_field("code", "The code is wrong, expired or already used"))
         invitation = accepted[0]
         name = f"{data.first_name} {data.last_name}"[:100]
-        if not await clinics.activate_account(invitation.user_id, await passwords.hash(data.password), name):
-            raise AppError(410, "The invited account no longer exists")
+        previous = await clinics.activate_account(invitation.user_id, await passwords.hash(data.password), name)
+        if previous is None:  # raised: the invitation stays pending, for when authority re-activates the account
+            raise code_refused(await UsersRepository(db).account_state(invitation.user_id))
+        if previous == "invited":
+            await UsersRepository(db).audit(
+                invitation.user_id, "user.activate", f"user:{invitation.user_id}", by="invitation"
+            )
         await end_sessions(db, account_hooks, user_id=invitation.user_id)  # the password may have changed
         await clinics.add_staff(
             invitation.clinic_id, invitation.user_id, is_admin=invitation.is_admin, specialty=data.specialty

@@ -189,9 +189,9 @@ class ClinicRepository(Repository):
             max_attempts=max_attempts,
         )
 
-    async def activate_account(self, user_id: UUID, password_hash: str, name: str) -> bool:
-        found = await self.fetch_value("activate_account", user_id=user_id, password_hash=password_hash, name=name)
-        return found is not None
+    async def activate_account(self, user_id: UUID, password_hash: str, name: str) -> str | None:
+        """The state the account was in ('invited' or 'active'); None when a code may not activate it."""
+        return await self.fetch_value("activate_account", user_id=user_id, password_hash=password_hash, name=name)
 
     # Tickets ------------------------------------------------------------------------------------------------
 

@@ -379,7 +379,7 @@ async def invite(
     if account is not None:
         user_id = account.id
     else:
-        created = await UsersRepository(conn).create_user(email=email, password_hash=None, name=name, active=False)
+        created = await UsersRepository(conn).create_user(email=email, password_hash=None, name=name, state="invited")
         if created is None:  # created by a concurrent request meanwhile
             again = await repo.account_by_email(email)
             if again is None:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from yoyo import get_backend, read_migrations
+from yoyo import read_migrations
+from yoyo.backends.core.postgresql import PostgresqlPsycopgBackend
+from yoyo.connections import default_migration_table, parse_uri
 
 from app.config import PROJECT_ROOT
 
 MIGRATIONS_FOLDER = PROJECT_ROOT / "migrations"
+log = logging.getLogger(__name__)
 
 
 def yoyo_url(database_url: str) -> str:
@@ -20,9 +24,22 @@ def yoyo_url(database_url: str) -> str:
     return urlunsplit(parts._replace(scheme="postgresql+psycopg"))
 
 
+class _ReportingBackend(PostgresqlPsycopgBackend):  # type: ignore[misc]
+    """yoyo's psycopg 3 backend, whose connections (yoyo applies each migration on a fresh one) log what a
+    migration reports with RAISE NOTICE / WARNING about the stored rows, so that the operator sees it."""
+
+    def connect(self, dburi: Any) -> Any:
+        connection = super().connect(dburi)
+        connection.add_notice_handler(
+            lambda diagnostic: log.warning("migration %s: %s", diagnostic.severity, diagnostic.message_primary)
+        )
+        return connection
+
+
 @contextmanager
 def _backend(database_url: str) -> Iterator[Any]:
-    backend = get_backend(yoyo_url(database_url))
+    backend = _ReportingBackend(parse_uri(yoyo_url(database_url)), default_migration_table)
+    backend.init_database()
     try:
         yield backend
     finally:

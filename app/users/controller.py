@@ -14,9 +14,10 @@ from psycopg import AsyncConnection
 
 from app.areas import AccountHooks
 from app.auth.principal import Principal, claim_required, login_required
-from app.auth.service import close_account, end_sessions
+from app.auth.service import end_sessions
 from app.security import Passwords
-from app.users.repository import UsersRepository
+from app.users.authority import Authority, provide_authority
+from app.users.repository import LastAdministrator, UsersRepository
 from app.users.schemas import (
     ClaimOut,
     CreateClaim,
@@ -33,14 +34,8 @@ from app.users.schemas import (
     UserOut,
     UserRole,
 )
-from app.users.service import (
-    BUILT_IN_CLAIMS,
-    MANAGE_USERS,
-    create_account,
-    ensure_can_grant,
-    ensure_role_grantable,
-)
-from app.web.errors import AppError, conflict, forbidden, invalid_field, not_found, unprocessable
+from app.users.service import MANAGE_USERS, create_account, delete_account, ensure_can_grant, ensure_role_grantable
+from app.web.errors import AppError, conflict, forbidden, invalid_field, not_found
 from app.web.idempotency import idempotent
 from app.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from app.web.ratelimit import ANONYMOUS_CREATE, RateLimiter
@@ -65,6 +60,7 @@ class UsersController(Controller):
     tags = ["users"]
     dependencies = {
         "users": Provide(provide_users, sync_to_thread=False),
+        "authority": Provide(provide_authority, sync_to_thread=False),
     }
 
     @post(["/signupuser", "/signup"], status_code=HTTP_201_CREATED, summary="Sign up (Gobid)")
@@ -154,6 +150,7 @@ class UsersController(Controller):
         passwords: NamedDependency[Passwords],
         caller: NamedDependency[Principal],
         rate_limiter: NamedDependency[RateLimiter],
+        authority: NamedDependency[Authority],
         db: NamedDependency[AsyncConnection[Any]],
         account_hooks: NamedDependency[AccountHooks],
     ) -> None:
@@ -162,9 +159,27 @@ class UsersController(Controller):
             matches, _ = await passwords.verify(await users.password_hash(caller.id), data.password)
             if not matches:
                 raise AppError(403, "The password is not correct")
-        await close_account(db, account_hooks, caller.id, deleting=True)  # 409 while leading or selling
-        await users.anonymize_user(caller.id)
+        try:
+            await delete_account(db, account_hooks, caller.id)  # 409 while leading or selling
+        except LastAdministrator:
+            raise await authority.last_administrator("user.delete", f"user:{caller.id}") from None
         await users.audit(caller.id, "user.delete", f"user:{caller.id}")
+
+    @delete(
+        "/{user_id:uuid}",
+        guards=[login_required],
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Delete (deactivate and anonymize) a user (users:manage, with authority over the account)",
+    )
+    async def delete_user(
+        self,
+        user_id: FromPath[UUID],
+        users: NamedDependency[UsersRepository],
+        caller: NamedDependency[Principal],
+        authority: NamedDependency[Authority],
+    ) -> None:
+        await _visible_user(users, caller, user_id)
+        await authority.delete(user_id)
 
     @get("/{user_id:uuid}", guards=[login_required], summary="One user (self or users:manage)")
     async def get_user(
@@ -192,37 +207,25 @@ class UsersController(Controller):
         passwords: NamedDependency[Passwords],
         caller: NamedDependency[Principal],
         rate_limiter: NamedDependency[RateLimiter],
+        authority: NamedDependency[Authority],
         db: NamedDependency[AsyncConnection[Any]],
         account_hooks: NamedDependency[AccountHooks],
     ) -> UserOut:
         await _visible_user(users, caller, user_id)
-        manager = caller.has(MANAGE_USERS)
-        if (data.role_id is not None or data.active is not None) and not manager:
-            raise forbidden("Changing role_id or active requires the 'users:manage' claim")
-        if caller.id != user_id and not manager:
-            raise not_found("User not found")
-        if data.role_id is not None:
-            await ensure_role_grantable(users, caller, data.role_id)
+        if caller.id != user_id and (data.name, data.bio, data.password) != (None, None, None):
+            error = forbidden("Only the account's owner can change its name, bio or password")
+            raise await authority.refuse("user.update", f"user:{user_id}", error)
+        if data.role_id is not None or data.active is not None:
+            await authority.change_role_and_state(user_id, role_id=data.role_id, active=data.active)
         new_hash = None
         if data.password is not None:
-            if caller.id != user_id:
-                raise forbidden("Only the account's owner can change its password")
             async with rate_limiter.password_check(request, str(user_id)):  # limited like a login
                 matches, _ = await passwords.verify(await users.password_hash(user_id), data.current_password or "")
                 if not matches:
                     raise invalid_field("current_password", "The current password is not correct")
             new_hash = await passwords.hash(data.password)
-        await users.update_profile(user_id, name=data.name, bio=data.bio, password_hash=new_hash)
-        if data.role_id is not None or data.active is not None:
-            await users.update_role_and_status(user_id, role_id=data.role_id, active=data.active)
-            if data.role_id is not None:
-                await users.audit(caller.id, "role.grant", f"user:{user_id}", role_id=data.role_id)
-            if data.active is not None:
-                await users.audit(caller.id, "user.activate" if data.active else "user.deactivate", f"user:{user_id}")
-        if data.active is False:
-            await close_account(db, account_hooks, user_id, deleting=False)
-        elif new_hash is not None:
             await end_sessions(db, account_hooks, user_id=user_id)
+        await users.update_profile(user_id, name=data.name, bio=data.bio, password_hash=new_hash)
         user = await users.user_view(user_id)
         assert user is not None
         return user
@@ -238,14 +241,12 @@ class UsersController(Controller):
         user_id: FromPath[UUID],
         claim_id: FromPath[int],
         users: NamedDependency[UsersRepository],
-        caller: NamedDependency[Principal],
+        authority: NamedDependency[Authority],
     ) -> None:
         claim = await users.claim_view(claim_id)
-        if claim is None or not await users.user_exists(user_id):
+        if claim is None:
             raise not_found("User or claim not found")
-        ensure_can_grant(caller, {claim.description})
-        if await users.grant_user_claim(user_id, claim_id):
-            await users.audit(caller.id, "claim.grant", f"user:{user_id}", claim=claim.description)
+        await authority.change_claim(user_id, claim, grant=True)
 
     @delete(
         "/{user_id:uuid}/claims/{claim_id:int}",
@@ -258,14 +259,12 @@ class UsersController(Controller):
         user_id: FromPath[UUID],
         claim_id: FromPath[int],
         users: NamedDependency[UsersRepository],
-        caller: NamedDependency[Principal],
+        authority: NamedDependency[Authority],
     ) -> None:
         claim = await users.claim_view(claim_id)
-        if claim is None or not await users.user_exists(user_id):
+        if claim is None:
             raise not_found("User or claim not found")
-        ensure_can_grant(caller, {claim.description})
-        if await users.revoke_user_claim(user_id, claim_id):
-            await users.audit(caller.id, "claim.revoke", f"user:{user_id}", claim=claim.description)
+        await authority.change_claim(user_id, claim, grant=False)
 
 
 class RolesController(Controller):
@@ -274,6 +273,7 @@ class RolesController(Controller):
     guards = [claim_required(MANAGE_USERS)]
     dependencies = {
         "users": Provide(provide_users, sync_to_thread=False),
+        "authority": Provide(provide_authority, sync_to_thread=False),
     }
 
     @get("/roles", summary="Roles with their default claims")
@@ -323,23 +323,9 @@ class RolesController(Controller):
         claim_id: FromPath[int],
         data: JSONBody[UpdateClaim],
         users: NamedDependency[UsersRepository],
-        caller: NamedDependency[Principal],
+        authority: NamedDependency[Authority],
     ) -> ClaimOut:
         current = await users.claim_view(claim_id)
         if current is None:
             raise not_found("Claim not found")
-        # Holding it counts even while it is inactive: otherwise a deactivated claim could never come back.
-        if not await users.holds_claim(caller.id, claim_id):
-            raise forbidden(f"You cannot manage a claim you do not hold: {current.description}")
-        if current.description in BUILT_IN_CLAIMS:
-            if data.description is not None and data.description != current.description:
-                raise unprocessable("The claims the application checks by name cannot be renamed", key="description")
-            if current.description == MANAGE_USERS and data.active is False:
-                raise unprocessable("users:manage cannot be deactivated: nobody could manage users", key="active")
-        claim = await users.update_claim(claim_id, data.description, data.active)
-        if claim is None:
-            raise conflict("A claim with this description already exists", key="description")
-        await users.audit(
-            caller.id, "claim.update", f"claim:{claim_id}", description=claim.description, active=claim.active
-        )
-        return claim
+        return await authority.update_claim(current, description=data.description, active=data.active)

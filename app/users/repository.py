@@ -2,14 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import msgspec
+from psycopg.errors import CheckViolation
 from psycopg.types.json import Jsonb
 
 from app.db.sql import Repository
 from app.users.schemas import ClaimOut, RoleOut, UserOut, UserRole
+
+# The name the trigger users_keep_an_administrador (migration 0010) gives its refusal.
+LAST_ADMINISTRATOR = "users_last_administrator"
+
+
+class LastAdministrator(Exception):
+    """The database refused to demote, deactivate or delete the last active Administrador."""
+
+
+@contextmanager
+def _keeping_an_administrador() -> Iterator[None]:
+    try:
+        yield
+    except CheckViolation as exc:
+        if exc.diag.constraint_name == LAST_ADMINISTRATOR:
+            raise LastAdministrator from None
+        raise
+
+
+class LockedAccount(msgspec.Struct):
+    id: UUID
+    state: str
+    role_id: int
 
 
 class UsersRepository(Repository):
@@ -23,11 +50,11 @@ class UsersRepository(Repository):
         name: str | None = None,
         role_id: int | None = None,
         bio: str | None = None,
-        active: bool = True,
+        state: str = "active",
     ) -> UUID | None:
         """The new user's id, or None when the e-mail is taken."""
         return await self.fetch_value(
-            "create_user", name=name, email=email, password_hash=password_hash, role_id=role_id, bio=bio, active=active
+            "create_user", name=name, email=email, password_hash=password_hash, role_id=role_id, bio=bio, state=state
         )
 
     async def user_view(self, user_id: UUID) -> UserOut | None:
@@ -52,11 +79,35 @@ class UsersRepository(Repository):
     ) -> None:
         await self.execute("update_profile", user_id=user_id, name=name, bio=bio, password_hash=password_hash)
 
-    async def update_role_and_status(self, user_id: UUID, *, role_id: int | None, active: bool | None) -> None:
-        await self.execute("update_role_and_status", user_id=user_id, role_id=role_id, active=active)
+    async def lock_account(self, user_id: UUID) -> LockedAccount | None:
+        return await self.fetch_one("lock_account", LockedAccount, user_id=user_id)
 
-    async def anonymize_user(self, user_id: UUID) -> None:
-        await self.execute("anonymize_user", user_id=user_id)
+    async def assigned_claims(self, user_id: UUID) -> set[str]:
+        return set(await self.fetch_value("assigned_claims", user_id=user_id) or ())
+
+    async def set_role(self, user_id: UUID, role_id: int) -> bool:
+        """False when the role was already that one; LastAdministrator when the database refuses."""
+        with _keeping_an_administrador():
+            return await self.fetch_value("set_role", user_id=user_id, role_id=role_id) is not None
+
+    async def change_state(self, user_id: UUID, state: str, *, from_states: tuple[str, ...]) -> bool:
+        """False when the account is in none of `from_states`; LastAdministrator when the database refuses."""
+        with _keeping_an_administrador():
+            changed = await self.fetch_value(
+                "change_state", user_id=user_id, state=state, from_states=list(from_states)
+            )
+        return changed is not None
+
+    async def anonymize_user(self, user_id: UUID) -> bool:
+        """False when the account was already deleted; LastAdministrator when the database refuses."""
+        with _keeping_an_administrador():
+            return await self.fetch_value("anonymize_user", user_id=user_id) is not None
+
+    async def account_state(self, user_id: UUID) -> str | None:
+        return await self.fetch_value("account_state", user_id=user_id)
+
+    async def account_state_by_email(self, email: str) -> str | None:
+        return await self.fetch_value("account_state_by_email", email=email)
 
     async def role_exists(self, role_id: int) -> bool:
         return bool(await self.fetch_value("role_exists", role_id=role_id))
@@ -90,23 +141,17 @@ class UsersRepository(Repository):
     async def update_claim(self, claim_id: int, description: str | None, active: bool | None) -> ClaimOut | None:
         return await self.fetch_one("update_claim", ClaimOut, claim_id=claim_id, description=description, active=active)
 
-    async def holds_claim(self, user_id: UUID, claim_id: int) -> bool:
-        return bool(await self.fetch_value("user_holds_claim", user_id=user_id, claim_id=claim_id))
-
     async def grant_user_claim(self, user_id: UUID, claim_id: int) -> bool:
         return await self.execute("grant_user_claim", user_id=user_id, claim_id=claim_id) > 0
 
     async def revoke_user_claim(self, user_id: UUID, claim_id: int) -> bool:
         return await self.execute("revoke_user_claim", user_id=user_id, claim_id=claim_id) > 0
 
-    async def user_exists(self, user_id: UUID) -> bool:
-        return bool(await self.fetch_value("user_exists", user_id=user_id))
-
     async def has_administrator(self) -> bool:
         return bool(await self.fetch_value("has_administrator"))
 
-    async def role_id_by_description(self, description: str) -> int | None:
-        return await self.fetch_value("role_id_by_description", description=description)
+    async def restore_administrator(self, email: str, password_hash: str) -> UUID | None:
+        return await self.fetch_value("restore_administrator", email=email, password_hash=password_hash)
 
     async def audit(self, actor_id: UUID | None, action: str, subject: str, **detail: Any) -> None:
         await self.execute("insert_audit", actor_id=actor_id, action=action, subject=subject, detail=Jsonb(detail))

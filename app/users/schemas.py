@@ -57,7 +57,8 @@ class UserOut(msgspec.Struct, kw_only=True):
     name: str | None
     email: str
     bio: str | None
-    active: bool
+    active: bool  # state == "active"
+    state: str  # invited | active | deactivated | deleted ("Account states")
     role_id: int
     role_description: str
     claims: list[str]

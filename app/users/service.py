@@ -1,18 +1,32 @@
-"""Rules of the users area that are logic rather than SQL: who may grant what, account creation."""
+"""Rules of the users area that are logic rather than SQL: who may grant what, account creation, and the
+transitions of "Account states" (users-auth.md) with what follows from each."""
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
+from psycopg import AsyncConnection
+
+from app.areas import AccountHooks
 from app.auth.principal import Principal
+from app.auth.service import close_account
 from app.security import Passwords, generate_password
 from app.users.repository import UsersRepository
-from app.web.errors import conflict, forbidden, invalid_field
+from app.web.errors import AppError, FieldError, conflict, forbidden, invalid_field
 
 MANAGE_USERS = "users:manage"
 # Claims the code checks by name (guards of the users, clinic, cashback and auctions areas): renaming one would
 # silently switch its feature off for everyone, and deactivating users:manage would leave nobody able to undo it.
 BUILT_IN_CLAIMS = frozenset({MANAGE_USERS, "clinics:manage", "purchases:manage", "auctions:sell"})
+# The role the first migration creates with id 1: the Administrador, whatever its description says.
+ADMINISTRADOR = 1
+# Activation and reset codes work for these states only: a code never brings back a deactivated account.
+CODE_STATES = frozenset({"invited", "active"})
+INVITED_ADDRESS = (
+    "This address was invited and has no password yet: ask for a password reset "
+    "(POST /api/v1/auth/password-reset) to set one and activate the account"
+)
 
 
 def ensure_can_grant(actor: Principal, claims: set[str]) -> None:
@@ -48,5 +62,48 @@ async def create_account(
         email=email, password_hash=await passwords.hash(password), name=name, role_id=role_id, bio=bio
     )
     if user_id is None:
+        # An invitation never takes the address from its owner: the reset code proves it and activates the account.
+        if await users.account_state_by_email(email) == "invited":
+            raise conflict(INVITED_ADDRESS, key="email")
         raise conflict("An account with this e-mail already exists", key="email")
     return user_id, generated
+
+
+def state_conflict(state: str, detail: str | None = None) -> AppError:
+    """A transition "Account states" does not allow from `state`, which is named in `extra`."""
+    return AppError(
+        409, detail or f"Not allowed while the account is {state}", extra=[FieldError(key="state", message=state)]
+    )
+
+
+def code_refused(state: str | None) -> AppError:
+    """A code (activation or reset) that matched, for an account no code may change."""
+    if state in (None, "deleted"):
+        return AppError(410, "The account no longer exists")
+    return state_conflict(state, "This account is deactivated: only an administrator can re-activate it")
+
+
+# Transitions. Each runs in the caller's transaction and returns False when the account was not in a state it
+# leaves from; what follows from a transition (sessions ended, ...) is done here, so every path that makes it
+# does the same. set_role, change_state and anonymize_user raise LastAdministrator when the database refuses.
+
+
+async def deactivate_account(conn: AsyncConnection[Any], hooks: AccountHooks, user_id: UUID) -> bool:
+    """active -> deactivated, by authority: the account's sessions end with it, and every area lets go of it
+    (bids withdrawn, bidless auctions cancelled, desks freed: app.auth.service.close_account)."""
+    if not await UsersRepository(conn).change_state(user_id, "deactivated", from_states=("active",)):
+        return False
+    await close_account(conn, hooks, user_id, deleting=False)
+    return True
+
+
+async def reactivate_account(conn: AsyncConnection[Any], user_id: UUID) -> bool:
+    """deactivated -> active, by authority only: never by a code, link or token."""
+    return await UsersRepository(conn).change_state(user_id, "active", from_states=("deactivated",))
+
+
+async def delete_account(conn: AsyncConnection[Any], hooks: AccountHooks, user_id: UUID) -> bool:
+    """-> deleted, by the owner (with its password) or by authority: sessions ended and every area consulted
+    first (409 while the account leads an auction or sells one with bids), then personal data anonymised."""
+    await close_account(conn, hooks, user_id, deleting=True)
+    return await UsersRepository(conn).anonymize_user(user_id)
