@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -20,9 +21,16 @@ def yoyo_url(database_url: str) -> str:
     return urlunsplit(parts._replace(scheme="postgresql+psycopg"))
 
 
+def _print_warning(diagnostic: Any) -> None:
+    if diagnostic.severity_nonlocalized == "WARNING":
+        print(f"migration warning: {diagnostic.message_primary}", file=sys.stderr, flush=True)
+
+
 @contextmanager
 def _backend(database_url: str) -> Iterator[Any]:
     backend = get_backend(yoyo_url(database_url))
+    # A migration reports stored rows that break a new rule with RAISE WARNING (never rewriting them): show it.
+    backend.connection.add_notice_handler(_print_warning)
     try:
         yield backend
     finally:
