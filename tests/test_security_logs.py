@@ -21,6 +21,7 @@ from tests.support import (
     bearer_login,
     code_in,
     create_account,
+    serve_app,
     start_server_process,
     unique_email,
     with_settings,
@@ -122,3 +123,12 @@ async def test_production_logs_carry_no_token_code_or_ticket_token(
     assert f"/api/v1/clinics/{clinic['id']}/tickets" in log  # the access log was on
     leaked = [secret for secret in secrets if secret in log]
     assert not leaked, f"secrets in the production log: {leaked}"
+
+
+async def test_development_says_at_start_that_the_log_is_its_mail_sink(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert settings.smtp_url is None
+    async with serve_app(settings) as srv, httpx.AsyncClient(base_url=srv.url) as http:
+        assert (await http.get("/health")).status_code == 200
+    assert "SMTP_URL is not set: e-mail is written to this log" in capsys.readouterr().err
