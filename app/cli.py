@@ -7,6 +7,7 @@ app db-url                           print the database URL (starting the embedd
 app psql                             open psql on the database
 app check                            one line per readiness check; exit 1 if any fails
 app routes [--write-readme]          the route table (Markdown), as the README shows it
+app mail --failed | --retry ID       list the e-mail kept as failed; re-queue one
 """
 
 from __future__ import annotations
@@ -176,6 +177,44 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> None:
         raise SystemExit(1)
 
 
+def _one_line(text: str | None, width: int) -> str:
+    """Stored text as one printable line (a legacy subject may hold a line break), cut to `width`."""
+    shown = (text or "").encode("unicode_escape").decode("ascii")
+    return shown if len(shown) <= width else shown[: width - 3] + "..."
+
+
+async def _mail(url: str, args: argparse.Namespace) -> int:
+    import psycopg
+
+    from app.mail.outbox import MailRepository
+
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        outbox = MailRepository(conn)
+        if args.retry is not None:
+            if not await outbox.retry_mail(args.retry):
+                print(f"error: {args.retry} is not a failed message (see `app mail --failed`)", file=sys.stderr)
+                return 1
+            print(f"re-queued: {args.retry} (its attempts start again from 0)")
+            return 0
+        failed = await outbox.failed_mail()
+    if not failed:
+        print("no failed messages")
+        return 0
+    print("id\tfailed at\tattempts\trecipient\tsubject\tlast error")
+    for mail in failed:
+        print(
+            f"{mail.id}\t{mail.failed_at:%Y-%m-%d %H:%M:%S%z}\t{mail.attempts}\t{_one_line(mail.to_address, 80)}"
+            f"\t{_one_line(mail.subject, 60)}\t{_one_line(mail.last_error, 200)}"
+        )
+    return 0
+
+
+def cmd_mail(args: argparse.Namespace, settings: Settings) -> None:
+    url = _database_url()
+    _wait_for_database(url, seconds=3)
+    raise SystemExit(asyncio.run(_mail(url, args)))
+
+
 _FRAMEWORK_ROUTES = {
     "/schema": "The interactive API documentation (Swagger UI)",
     "/schema/swagger": "The interactive API documentation (Swagger UI)",
@@ -263,6 +302,10 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser("check", help="is the database reachable and the schema current?")
     routes = commands.add_parser("routes", help="the route table in Markdown")
     routes.add_argument("--write-readme", action="store_true", help="replace the table in README.md")
+    mail = commands.add_parser("mail", help="e-mail kept as failed: list them, re-queue one")
+    mail_action = mail.add_mutually_exclusive_group(required=True)
+    mail_action.add_argument("--failed", action="store_true", help="list failed messages with their last error")
+    mail_action.add_argument("--retry", type=int, metavar="ID", help="re-queue a failed message")
     args = parser.parse_args(argv)
     try:
         settings = get_settings()
@@ -277,6 +320,7 @@ def main(argv: list[str] | None = None) -> None:
         "psql": cmd_psql,
         "check": cmd_check,
         "routes": cmd_routes,
+        "mail": cmd_mail,
     }
     handlers[args.command](args, settings)
 

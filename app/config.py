@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
+from app.mail.address import mail_address
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEVELOPMENT_SECRET = "development-secret-do-not-use-in-production"
 
@@ -34,6 +36,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     ipv6_bucket_prefix: int = 64
     smtp_url: str | None = None
     mail_from: str = "no-reply@localhost"
+    mail_max_attempts: int = 3  # tries of a message the SMTP server refuses for itself (5xx) before it is failed
     admin_email: str | None = None
     admin_password: str | None = None
     auction_min_duration: int = 7200
@@ -89,8 +92,25 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise ConfigError(f"APP_TIMEZONE {self.timezone!r} is not a known time zone") from exc
         if not 1 <= self.ipv4_bucket_prefix <= 32 or not 1 <= self.ipv6_bucket_prefix <= 128:
             raise ConfigError("RATE_LIMIT_IPV4_PREFIX must be 1 to 32 and RATE_LIMIT_IPV6_PREFIX 1 to 128")
+        if self.production and not self.smtp_url:
+            raise ConfigError("APP_ENV=production needs SMTP_URL: one-time codes are never written to the log there")
+        if self.production and not self.allowed_origins:
+            raise ConfigError("APP_ENV=production needs ALLOWED_ORIGINS: the browser origins allowed to call the API")
+        try:
+            # MAIL_FROM's default is no-reply@localhost, so it may keep localhost.
+            mail_address(self.mail_from, allow_localhost=True)
+        except ValueError as exc:
+            raise ConfigError(f"MAIL_FROM {self.mail_from!r}: {exc}") from None
+        if self.mail_max_attempts < 1:
+            raise ConfigError("MAIL_MAX_ATTEMPTS must be at least 1")
         if self.ws_queue_size < 1:
             raise ConfigError("WS_QUEUE_SIZE must be at least 1 (events buffered per subscriber)")
+        if self.admin_email:
+            try:  # the rule of every other account, and stored in the same form
+                admin_email = mail_address(self.admin_email.strip(), allow_localhost=not self.production)
+            except ValueError as exc:
+                raise ConfigError(f"ADMIN_EMAIL {self.admin_email!r}: {exc}") from None
+            return msgspec.structs.replace(self, admin_email=admin_email)
         return self
 
 
@@ -108,6 +128,7 @@ _ENV_NAMES = {
     "RATE_LIMIT_IPV6_PREFIX": "ipv6_bucket_prefix",
     "SMTP_URL": "smtp_url",
     "MAIL_FROM": "mail_from",
+    "MAIL_MAX_ATTEMPTS": "mail_max_attempts",
     "ADMIN_EMAIL": "admin_email",
     "ADMIN_PASSWORD": "admin_password",
     "AUCTION_MIN_DURATION": "auction_min_duration",

@@ -256,9 +256,24 @@ async def eventually(check: Callable[[], Awaitable[T]], timeout: float = 10.0, i
 class _Inbox:
     def __init__(self) -> None:
         self.messages: list[Message] = []
+        self.envelopes: list[tuple[str, list[str]]] = []  # (MAIL FROM, RCPT TO) of every delivery
+        self.refused: dict[str, str] = {}  # recipient -> the reply RCPT TO gets, e.g. "550 no such user"
+        self.stall = 0.0  # seconds DATA waits before answering (a slow server)
+        self.stalling = False  # True while a DATA reply is being held back
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if address in self.refused:
+            return self.refused[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.stall:
+            self.stalling = True
+            await asyncio.sleep(self.stall)
+            self.stalling = False
         self.messages.append(message_from_bytes(envelope.content))
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 OK"
 
 

@@ -143,7 +143,7 @@ async def test_invitation_waits_in_the_outbox_while_smtp_is_down(settings: Setti
         async def failed_once() -> bool:
             async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
                 row = await (
-                    await conn.execute("SELECT attempts, sent_at FROM outbox WHERE to_address = %s", (email,))
+                    await conn.execute("SELECT deferrals, sent_at FROM outbox WHERE to_address = %s", (email,))
                 ).fetchone()
             return row is not None and row[0] >= 1 and row[1] is None
 

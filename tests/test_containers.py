@@ -151,5 +151,8 @@ def test_production_settings_come_from_the_environment(compose: dict[str, Any]) 
         assert environment["APP_ENV"] == "production"
         # No default secret: compose refuses to start without SECRET_KEY in the environment.
         assert re.fullmatch(r"\$\{SECRET_KEY:\?[^}]+\}", environment["SECRET_KEY"])
+        # Nor without SMTP_URL and ALLOWED_ORIGINS, which production requires (issue 11, finding 8).
+        assert re.fullmatch(r"\$\{SMTP_URL:\?[^}]+\}", environment["SMTP_URL"])
+        assert re.fullmatch(r"\$\{ALLOWED_ORIGINS:\?[^}]+\}", environment["ALLOWED_ORIGINS"])
         assert environment["DATABASE_URL"].startswith("postgresql://")
         assert "@db:5432/" in environment["DATABASE_URL"]

@@ -28,13 +28,19 @@ def test_production_refuses_the_development_secret(environ: dict[str, str]) -> N
         settings_from_env(environ)
 
 
+PRODUCTION = {
+    "APP_ENV": "production",
+    "SECRET_KEY": "k" * 48,
+    "SMTP_URL": "smtp://mail.example.com:587",
+    "ALLOWED_ORIGINS": "https://shop.example.com",
+}
+
+
 def test_production_with_a_real_secret_has_secure_cookies() -> None:
-    settings = settings_from_env({"APP_ENV": "production", "SECRET_KEY": "k" * 48})
+    settings = settings_from_env(PRODUCTION)
     assert settings.production
     assert settings.cookie_secure
-    assert not settings_from_env(
-        {"APP_ENV": "production", "SECRET_KEY": "k" * 48, "COOKIE_SECURE": "off"}
-    ).cookie_secure
+    assert not settings_from_env(PRODUCTION | {"COOKIE_SECURE": "off"}).cookie_secure
 
 
 def test_development_defaults_work_on_a_laptop() -> None:

@@ -269,7 +269,13 @@ async def test_production_never_runs_in_debug_whatever_the_environment(
     monkeypatch.setenv("LITESTAR_DEBUG", "1")
     monkeypatch.setenv("LITESTAR_PDB", "1")
     production = settings_from_env(
-        {"APP_ENV": "production", "SECRET_KEY": "s" * 48, "DATABASE_URL": settings.database_url or ""}
+        {
+            "APP_ENV": "production",
+            "SECRET_KEY": "s" * 48,
+            "DATABASE_URL": settings.database_url or "",
+            "SMTP_URL": "smtp://127.0.0.1:9",  # production needs both (finding 8); nothing is sent here
+            "ALLOWED_ORIGINS": "https://shop.example.com",
+        }
     )
     assert production.cookie_secure is True
     app = create_app(production)

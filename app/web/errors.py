@@ -22,6 +22,8 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from psycopg import OperationalError, errors
 from psycopg_pool import PoolTimeout
 
+from app.web.observability import loggable_path
+
 log = logging.getLogger("app.errors")
 
 
@@ -172,7 +174,7 @@ def database_unavailable_handler(_: Request[Any, Any, Any], exc: Exception) -> R
 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    log.exception("unhandled error on %s %s", request.method, loggable_path(request.url.path), exc_info=exc)
     return _envelope(HTTP_500_INTERNAL_SERVER_ERROR, "Internal server error", [])
 
 

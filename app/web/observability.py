@@ -19,6 +19,14 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 access_log = logging.getLogger("app.access")
+# A ticket's public token is the patient's credential for following it, and it travels in the path: every log
+# line that carries a path shows it as *** (issue 11, finding 8). Any segment after /tickets/ is redacted.
+_TICKET_TOKEN = re.compile(r"(/tickets/)[^/]+")
+
+
+def loggable_path(path: str) -> str:
+    """The request path as logs may show it: without secrets."""
+    return _TICKET_TOKEN.sub(r"\1***", path) if "/tickets/" in path else path
 
 
 class JsonFormatter(logging.Formatter):
@@ -96,15 +104,16 @@ class RequestContextMiddleware(ASGIMiddleware):
             await next_app(scope, receive, send_with_id)
         finally:
             if self.access_log_enabled:
+                path = loggable_path(scope["path"])
                 access_log.info(
                     "%s %s %s",
                     scope.get("method", "WS"),
-                    scope["path"],
+                    path,
                     status,
                     extra={
                         "fields": {
                             "method": scope.get("method", "WS"),
-                            "path": scope["path"],
+                            "path": path,
                             "status": status,
                             "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                             "client": (scope.get("client") or ("", 0))[0],

@@ -30,6 +30,7 @@ from psycopg import OperationalError
 from psycopg_pool import PoolTimeout
 
 from app.web.errors import websocket_denial
+from app.web.observability import loggable_path
 
 log = logging.getLogger("app.sockets")
 
@@ -47,7 +48,7 @@ async def remember_socket_error(exc: Exception, scope: Scope) -> None:
         return
     scope[_ERROR_KEY] = exc  # type: ignore[literal-required]
     if not isinstance(exc, PoolTimeout | OperationalError) and not hasattr(exc, "status_code"):
-        log.error("unhandled error on WebSocket %s", scope.get("path"), exc_info=exc)
+        log.error("unhandled error on WebSocket %s", loggable_path(scope.get("path", "")), exc_info=exc)
 
 
 class _Socket:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
 import msgspec
 
+from app.mail.address import header_safe, mail_address
 from app.web.validation import Check, KeepWhitespace
 
 
@@ -49,21 +49,17 @@ Money = Annotated[
     Check(_money),
 ]
 
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
-
 
 def normalize_email(value: str) -> str:
-    """Trimmed, with the domain lower-cased; the local part keeps its case (uniqueness ignores case anyway)."""
-    value = value.strip()
-    if not _EMAIL.match(value) or ".." in value.split("@", 1)[1] or value.split("@", 1)[1].startswith("."):
-        raise ValueError("Not a valid e-mail address")
-    local, domain = value.rsplit("@", 1)
-    return f"{local}@{domain.lower()}"
+    """Trimmed, then the one address rule (app.mail.address): the domain lower-cased ASCII, the local part as
+    given (uniqueness ignores case anyway)."""
+    return mail_address(value.strip())
 
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, examples=["ana@example.com"]), Check(normalize_email)]
 Password = Annotated[str, msgspec.Meta(min_length=8, max_length=128), KeepWhitespace]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+# Names can reach a mail header (a subject, a greeting): no line breaks or control characters.
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=100), Check(header_safe)]
 Bio = Annotated[str, msgspec.Meta(max_length=255)]
 # RFC 3339 with an offset; a naive datetime is refused.
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]

@@ -19,6 +19,7 @@ import msgspec
 from litestar import Request
 from litestar.utils.scope.state import ScopeState
 
+from app.mail.address import localhost_allowed
 from app.web.errors import AppError, FieldError
 
 
@@ -180,6 +181,11 @@ async def validate_body(request: Request[Any, Any, Any]) -> None:
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if content_type not in ("application/json", "") and not content_type.endswith("+json"):
         raise AppError(415, "Send the body as application/json")
-    value = decode_strict(await request.body(), struct_type)
+    # `localhost` alone is an e-mail domain in development only (users-auth.md, "E-mail addresses").
+    development = localhost_allowed.set(not request.app.state.settings.production)
+    try:
+        value = decode_strict(await request.body(), struct_type)
+    finally:
+        localhost_allowed.reset(development)
     # Hand Litestar the normalized document instead of re-reading the raw body.
     ScopeState.from_scope(request.scope).json = msgspec.to_builtins(value)

@@ -1,0 +1,13 @@
+DROP INDEX outbox_failed_idx;
+DROP INDEX outbox_due_idx;
+CREATE INDEX outbox_due_idx ON outbox (next_attempt_at) WHERE sent_at IS NULL;
+ALTER TABLE outbox DROP COLUMN failed_at, DROP COLUMN deferrals, DROP COLUMN leased_until;
+DROP TRIGGER outbox_rules ON outbox;
+DROP FUNCTION outbox_rules();
+ALTER TABLE staff_invitations DROP CONSTRAINT staff_invitations_name_header_safe;
+ALTER TABLE staff_invitations DROP CONSTRAINT staff_invitations_email_rule;
+ALTER TABLE clinics DROP CONSTRAINT clinics_name_header_safe;
+ALTER TABLE users DROP CONSTRAINT users_name_header_safe;
+ALTER TABLE users DROP CONSTRAINT users_email_rule;
+DROP FUNCTION is_header_safe(text);
+DROP FUNCTION is_mail_address(text);
