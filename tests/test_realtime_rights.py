@@ -203,6 +203,22 @@ async def test_the_queue_feed_closes_when_its_staff_right_or_session_goes(
         await revoked_feed.watcher.close()
 
 
+async def test_the_queue_feed_of_a_clinic_admin_by_claim_closes_when_the_claim_is_revoked(
+    server: RunningServer, client: httpx.AsyncClient
+) -> None:
+    """`clinics:manage` makes its holder admin (so staff) of every clinic: losing the claim loses the feed."""
+    admin, cid, _ = await _staff_clinic(client)
+    manager = await new_user(client)
+    claim = f"/api/v1/users/{manager.id}/claims/2"  # clinics:manage
+    assert (await client.put(claim, headers=admin.headers)).status_code == 204
+    feed = await QueueFeed.open(server.ws_url, cid, manager)
+    try:
+        assert (await client.delete(claim, headers=admin.headers)).status_code == 204
+        assert await feed.closed_with(time.monotonic(), "claim revoked -> /ws/queue closed") == RIGHT_LOST
+    finally:
+        await feed.watcher.close()
+
+
 async def test_rights_are_rechecked_without_any_notification(settings: Settings) -> None:
     """The backstop: a session that expires by time (no row deleted, nothing announced) is noticed by the
     periodic re-check."""
