@@ -65,6 +65,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     event_retention: int = 7 * 24 * 3600
     outbox_poll_interval: float = 2.0
     closer_interval: float = 1.0
+    rights_recheck_interval: float = 30.0  # seconds between re-checks of every open socket's rights (a backstop)
     log_level: str = "INFO"
     access_log: bool = True
     metrics: bool = False
@@ -103,6 +104,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise ConfigError(f"MAIL_FROM {self.mail_from!r}: {exc}") from None
         if self.mail_max_attempts < 1:
             raise ConfigError("MAIL_MAX_ATTEMPTS must be at least 1")
+        if self.rights_recheck_interval <= 0:
+            raise ConfigError("RIGHTS_RECHECK_INTERVAL must be a positive number of seconds")
         if self.ws_queue_size < 1:
             raise ConfigError("WS_QUEUE_SIZE must be at least 1 (events buffered per subscriber)")
         if self.admin_email:
@@ -154,6 +157,7 @@ _ENV_NAMES = {
     "EVENT_RETENTION": "event_retention",
     "OUTBOX_POLL_INTERVAL": "outbox_poll_interval",
     "CLOSER_INTERVAL": "closer_interval",
+    "RIGHTS_RECHECK_INTERVAL": "rights_recheck_interval",
     "LOG_LEVEL": "log_level",
     "ACCESS_LOG": "access_log",
     "METRICS": "metrics",

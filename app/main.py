@@ -28,6 +28,7 @@ from app.db.pool import make_pool, provide_db
 from app.mail.sender import MailSender
 from app.maintenance import maintenance_loop
 from app.realtime.hub import Hub
+from app.realtime.rights import RIGHTS_TOPIC, RightsWatch
 from app.security import Passwords
 from app.users.area import area as users_area
 from app.web.detached import DetachedTasks
@@ -74,6 +75,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     areas = _areas()
     pool = make_pool(settings, database_url)
     hub = Hub(pool, database_url, settings.ws_queue_size)
+    # Rights are live on open sockets: told by the hub, re-checked after a reconnect and periodically.
+    rights = RightsWatch(pool, settings.session_idle_ttl, settings.rights_recheck_interval)
+    hub.on_prefix(RIGHTS_TOPIC, rights.changed)
     mail_sender = MailSender(pool, settings)
     sockets = SocketLifecycle()  # WebSockets: 503 while the database is down; 1001 on SIGTERM
 
@@ -87,7 +91,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             for area in areas:
                 for startup in area.on_startup:
                     await startup(app)
-            loops = [mail_sender.run(), maintenance_loop(app)]
+            loops = [mail_sender.run(), maintenance_loop(app), rights.run()]
             loops += [task(app) for area in areas for task in area.background]
             tasks = [asyncio.create_task(coro) for coro in loops]
             yield
@@ -124,6 +128,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "settings": settings,
             "pool": pool,
             "hub": hub,
+            "rights": rights,
             "mail_sender": mail_sender,
             "passwords": Passwords(settings),
             "rate_limiter": RateLimiter(pool, settings),

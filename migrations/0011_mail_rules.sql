@@ -4,7 +4,7 @@
 -- each constraint is added NOT VALID (new rows are checked at once) and validated only when no row breaks it;
 -- otherwise it stays NOT VALID and the warning says which rows to fix (then ALTER TABLE ... VALIDATE CONSTRAINT).
 -- The outbox uses a trigger instead (see below).
--- depends: 0008_cashback
+-- depends: 0010_users_authority
 
 -- The rule of app/mail/address.py for stored addresses: a dot-atom local part of at most 64 characters, a domain
 -- of ASCII LDH labels with a dot (any case: domains compare case-insensitively), at most 254 characters.

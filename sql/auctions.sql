@@ -59,12 +59,33 @@ WHERE b.product_id = :product_id AND b.withdrawn_at IS NULL
 ORDER BY b.created_at DESC, b.id DESC
 LIMIT :limit + 1;
 
+-- name: lock_bidder_session
+-- First statement of a bid (realtime.md guarantee 7): locks the bidder's session row FOR KEY SHARE (bids of one
+-- session do not wait for each other, but a logout's or revocation's DELETE waits for the bid in flight, so no
+-- bid commits after the session's end was answered) and refreshes its idle timer as a request does (a socket's
+-- bid is activity). Taken BEFORE the product's lock: a transaction that ends sessions and also writes products
+-- must take them in the same order (sessions first) or the two can deadlock. place_bid judges whether the
+-- session is live. Nothing happens when :session_hash is NULL (demo data, placed without a session).
+WITH held AS (
+    SELECT s.token_hash
+    FROM sessions s
+    WHERE s.token_hash = :session_hash AND s.user_id = :bidder_id
+    FOR KEY SHARE
+)
+UPDATE sessions s SET last_seen_at = now()
+FROM held
+WHERE s.token_hash = held.token_hash
+  AND session_is_live(s.kind, s.expires_at, s.last_seen_at, :idle_seconds)
+  AND s.last_seen_at < now() - least(interval '60 seconds', make_interval(secs => :idle_seconds / 10.0))
+RETURNING s.token_hash;
+
 -- name: lock_product
--- First statement of a bid: waits for and locks the product's row, so every bid on one product is serialized
--- here, on any process. The app sends it in ONE pipeline with place_bid (BEGIN, lock_product, place_bid,
--- COMMIT: one round trip); PostgreSQL runs place_bid only after this returns, so place_bid's snapshot is taken
--- while the lock is held and sees every earlier bid (a single statement would judge a stale snapshot: its
--- plain reads, such as the distinct-bidder check, keep the values from before the wait). No row: unknown product.
+-- Second statement of a bid: waits for and locks the product's row, so every bid on one product is serialized
+-- here, on any process. The app sends it in ONE pipeline with lock_bidder_session and place_bid (BEGIN,
+-- lock_bidder_session, lock_product, place_bid, COMMIT: one round trip); PostgreSQL runs place_bid only after
+-- this returns, so place_bid's snapshot is taken while the lock is held and sees every earlier bid (a single
+-- statement would judge a stale snapshot: its plain reads, such as the distinct-bidder check, keep the values
+-- from before the wait). No row: unknown product.
 SELECT id FROM products WHERE id = :product_id FOR UPDATE;
 
 -- name: place_bid
@@ -74,19 +95,27 @@ SELECT id FROM products WHERE id = :product_id FOR UPDATE;
 -- at + extend_seconds) its end, and publishes the events as publish_event in sql/realtime.sql does: the topic's
 -- next seq(s) from topic_seq, the event rows (kind 4 with :origin when given; plus kind 7 when the end moved),
 -- and one NOTIFY per event in seq order (delivered only if the transaction commits).
--- outcome is 'accepted', 'closed' (not open any more), 'ended' (end passed, not yet closed by the closer),
--- 'own_auction' or 'too_low'; minimum is the smallest acceptable amount before this bid; seq is the kind 4
--- event's. No row: unknown product.
+-- outcome is 'session_ended' (the bidder's session :session_hash is no longer live, or its account no longer
+-- active: checked here, in the bid's own transaction, whatever the socket or request believed), 'accepted',
+-- 'closed' (not open any more), 'ended' (end passed, not yet closed by the closer), 'own_auction' or 'too_low';
+-- minimum is the smallest acceptable amount before this bid; seq is the kind 4 event's. No row: unknown product.
 WITH locked AS (
     SELECT p.id, p.seller_id, p.status, p.baseprice, p.min_increment, p.auction_end, p.extend_seconds,
            CASE WHEN p.current_bid IS NULL THEN p.baseprice
                 ELSE GREATEST(p.baseprice, p.current_bid + p.min_increment) END AS minimum,
-           clock_timestamp() AS at
+           clock_timestamp() AS at,
+           (:session_hash::bytea IS NULL OR EXISTS (
+               SELECT 1
+               FROM sessions s
+               JOIN users u ON u.id = s.user_id AND u.active
+               WHERE s.token_hash = :session_hash AND s.user_id = :bidder_id::uuid
+                 AND session_is_live(s.kind, s.expires_at, s.last_seen_at, :idle_seconds))) AS session_live
     FROM products p
     WHERE p.id = :product_id
 ), judged AS (
     SELECT l.*,
-           CASE WHEN l.status <> 'open' THEN 'closed'
+           CASE WHEN NOT l.session_live THEN 'session_ended'
+                WHEN l.status <> 'open' THEN 'closed'
                 WHEN l.at >= l.auction_end THEN 'ended'
                 WHEN l.seller_id = :bidder_id::uuid THEN 'own_auction'
                 WHEN :amount::numeric < l.minimum THEN 'too_low'

@@ -8,20 +8,23 @@ VALUES (:token_hash, :user_id, :kind, now() + make_interval(secs => :ttl_seconds
 RETURNING expires_at;
 
 -- name: session_principal
--- The user behind a live session or token, with its role and effective claims (the role's active claims plus
--- the user's own). Cookie sessions also expire when idle; last_seen_at is refreshed at most once a minute (or
--- every tenth of the idle timeout, when that is shorter) so a busy client does not write on every request and a
--- client that keeps using its session is never idle-expired.
+-- The users behind live sessions or tokens (:token_hashes: one per request; many when the sockets' rights are
+-- re-checked, realtime.md guarantee 7), with role and effective claims (the role's active claims plus the
+-- user's own) and the session's hash (the sockets keep it; it is never sent to a client). "Live" is
+-- session_is_live() (migration 0012) and an active account. Using a session refreshes its idle timer: those in
+-- :touch_hashes get last_seen_at refreshed at most once a minute (or every tenth of the idle timeout, when that is
+-- shorter) so a busy client does not write on every request and a client that keeps using its session is never
+-- idle-expired.
 WITH live AS (
     SELECT s.token_hash, s.user_id, s.kind
     FROM sessions s
-    WHERE s.token_hash = :token_hash
-      AND s.expires_at > now()
-      AND (s.kind = 'bearer' OR s.last_seen_at > now() - make_interval(secs => :idle_seconds))
+    WHERE s.token_hash = ANY(:token_hashes::bytea[])
+      AND session_is_live(s.kind, s.expires_at, s.last_seen_at, :idle_seconds)
 ), touched AS (
     UPDATE sessions s SET last_seen_at = now()
     FROM live
     WHERE s.token_hash = live.token_hash
+      AND s.token_hash = ANY(:touch_hashes::bytea[])
       AND s.last_seen_at < now() - least(interval '60 seconds', make_interval(secs => :idle_seconds / 10.0))
 )
 SELECT u.id, u.email, u.name, u.role_id, r.description AS role_description, live.kind AS session_kind,
@@ -31,7 +34,8 @@ SELECT u.id, u.email, u.name, u.role_id, r.description AS role_description, live
            UNION
            SELECT c.description FROM user_claims uc JOIN claims c ON c.id = uc.claim_id
            WHERE uc.user_id = u.id AND c.active
-       ) AS claims
+       ) AS claims,
+       live.token_hash AS session_hash
 FROM live
 JOIN users u ON u.id = live.user_id AND u.active
 JOIN roles r ON r.id = u.role_id;

@@ -1,5 +1,6 @@
 -- Live feed events (docs/rules/realtime.md). Topics: 'product:<uuid>', 'clinic:<id>:display', 'clinic:<id>:queue',
--- 'cache:<name>'.
+-- 'cache:<name>'. The channel also carries 'rights' notifications (seq 0, never stored): sent by the triggers of
+-- migrations/0012_realtime_rights.sql when sessions end or rights change (app/realtime/rights.py).
 
 -- name: publish_event
 -- Runs inside the transaction of the change it announces: the topic's next seq (the topic_seq row lock

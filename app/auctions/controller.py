@@ -142,9 +142,17 @@ class ProductsController(Controller):
         data: JSONBody[PlaceBid],
         caller: NamedDependency[Principal],
         db: NamedDependency[AsyncConnection[Any]],
+        settings: NamedDependency[Settings],
     ) -> PlacedBid:
         async def create() -> Response[Any]:
-            bid = await place_bid(db, product_id, caller.id, data.amount)
+            bid = await place_bid(
+                db,
+                product_id,
+                caller.id,
+                data.amount,
+                session_hash=caller.session_hash,
+                idle_seconds=settings.session_idle_ttl,
+            )
             return Response(
                 bid, status_code=HTTP_201_CREATED, headers={"Location": f"/api/v1/products/{product_id}/bids"}
             )

@@ -74,5 +74,6 @@ async def seed_demo(conn: AsyncConnection[Any], passwords: Passwords) -> None:
         if product_id is None:
             continue  # seeded before
         for bidder, amount in bids:
-            await place_bid(conn, product_id, people[bidder], Decimal(amount))
+            # Seed data has no session to check: nobody is logged in.
+            await place_bid(conn, product_id, people[bidder], Decimal(amount), session_hash=None, idle_seconds=0)
     await conn.commit()

@@ -1,12 +1,12 @@
 """The auction WebSocket, `GET /api/v1/products/ws/subscribe/{product_id}` (docs/rules/auctions.md, "WebSocket").
 
-A Litestar WebSocket listener with a `connection_lifespan`: the lifespan refuses the upgrade with an HTTP status
-before accept (foreign Origin 403, unknown product 404, bad `since` 400), subscribes to the product's topic
-BEFORE reading the snapshot (so nothing committed in between is missed), sends the snapshot (kind 6) or the
-replay after `?since=`, then starts the subscription's pump. The listener itself only reads frames: each
-frame is a bid placed in its own transaction on its own pooled connection.
+Served by the live-feed protocol (app/realtime/feed.py): refusals before accept (foreign Origin 403, unknown
+product 404, bad `since` 400), subscribe, snapshot (kind 6) or the replay after `?since=`, pump. Anyone may
+watch; a socket opened with a session may bid, for as long as that session lives (realtime.md guarantee 7: once
+it ends, the socket watches on anonymously, and a bid's own transaction checks the session anyway). Each frame is
+a bid placed in its own transaction on its own pooled connection.
 
-Ordering: the pump is the only writer of the socket. Replies (kinds 2, 3) go through `sub.reply`, and the
+Ordering: the pump is the only writer of the socket. Replies (kinds 2, 3) go through `reply`, and the
 bidder's acknowledgement goes through the hub like every other event: the bid event carries the socket's
 subscription id as its `origin`, and rendering turns kind 4 into kind 1 for that one socket. So every socket
 sees the events of its product in seq order, and its own acknowledgement exactly where its bid sits in that
@@ -15,19 +15,15 @@ order, never before an earlier bid's kind 4.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 import msgspec
-from litestar import WebSocket, websocket_listener
-from litestar.exceptions import WebSocketDisconnect
+from litestar import WebSocket, websocket
+from psycopg import AsyncConnection
 
 from app.auctions.repository import AuctionsRepository
 from app.auctions.schemas import ProductOut, SocketBid
@@ -35,16 +31,16 @@ from app.auctions.service import (
     BID_REFUSED,
     FINISHED,
     INVALID_MESSAGE,
+    SESSION_ENDED,
     SNAPSHOT,
     finished_message,
     place_bid,
     render_event,
     topic_of,
 )
-from app.auth.csrf import origin_allowed
-from app.realtime.hub import Hub, Subscription
+from app.auth.principal import Principal
+from app.realtime.feed import Feed, LiveSocket, Refused, Rights, Start, serve_feed
 from app.realtime.repository import Event
-from app.realtime.sockets import deny, pump, send_json
 from app.web.errors import AppError
 from app.web.validation import validate_document
 
@@ -60,28 +56,21 @@ _SHARED_LIMIT = 2048
 _shared: OrderedDict[tuple[str, int], str] = OrderedDict()
 
 
-def _renderer(subscription_id: str) -> Callable[[Event], dict[str, Any] | str]:
-    def render(event: Event) -> dict[str, Any] | str:
-        if event.payload.get("origin") == subscription_id:
-            return render_event(event.payload, event.seq, subscription_id)  # this socket's own bid: kind 1
-        key = (event.topic, event.seq)
-        text = _shared.get(key)
-        if text is None:
-            text = _encode(render_event(event.payload, event.seq, subscription_id)).decode()
-            _shared[key] = text
-            if len(_shared) > _SHARED_LIMIT:
-                _shared.popitem(last=False)
-        return text
-
-    return render
+def _render(event: Event, subscription_id: str) -> dict[str, Any] | str:
+    if event.payload.get("origin") == subscription_id:
+        return render_event(event.payload, event.seq, subscription_id)  # this socket's own bid: kind 1
+    key = (event.topic, event.seq)
+    text = _shared.get(key)
+    if text is None:
+        text = _encode(render_event(event.payload, event.seq, subscription_id)).decode()
+        _shared[key] = text
+        if len(_shared) > _SHARED_LIMIT:
+            _shared.popitem(last=False)
+    return text
 
 
-def _is_finish(event: Event) -> bool:
-    return event.payload.get("kind") == FINISHED
-
-
-def snapshot_message(product: ProductOut, *, reset: bool) -> dict[str, Any]:
-    message: dict[str, Any] = {
+def snapshot_message(product: ProductOut) -> dict[str, Any]:
+    return {
         "kind": SNAPSHOT,
         "seq": product.last_seq,
         "product_id": product.id,
@@ -99,9 +88,6 @@ def snapshot_message(product: ProductOut, *, reset: bool) -> dict[str, Any]:
         "winner_id": product.winner_id,
         "winning_bid": product.winning_bid,
     }
-    if reset:
-        message["reset"] = True
-    return message
 
 
 def _frame_error(exc: AppError) -> str:
@@ -109,27 +95,32 @@ def _frame_error(exc: AppError) -> str:
     return f"{exc.detail}: {details}" if details else exc.detail
 
 
-class AuctionFeed:
-    """One subscribed socket: its subscription, the pump task writing to it, and the bids it sends."""
+class AuctionFeed(Feed):
+    """One product's feed; its frames are bids (kind 0), answered with kind 2 (refused) or 3 (not a command)."""
 
-    def __init__(self, socket: WebSocket[Any, Any, Any], product_id: UUID, hub: Hub, sub: Subscription) -> None:
-        self.socket = socket
+    rights = Rights.OPTIONAL
+
+    def __init__(self, product_id: UUID) -> None:
+        super().__init__(topic_of(product_id))
         self.product_id = product_id
-        self.hub = hub
-        self.sub = sub
-        self.task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self.task = asyncio.create_task(pump(self.socket, self.sub, _renderer(self.sub.id), final=_is_finish))
+    async def start(self, conn: AsyncConnection[Any], principal: Principal | None, *, snapshot: bool) -> Start:
+        # Read even after a replay: whether the auction is over decides what comes next.
+        product = await AuctionsRepository(conn).product_view(self.product_id)
+        if product is None:
+            raise Refused(404, "Product not found")
+        final = None
+        if product.status != "open":
+            final = finished_message(product.status, product.winner_id, product.winning_bid, product.last_seq)
+        return Start(seq=product.last_seq, snapshot=snapshot_message(product), final=final)
 
-    async def close(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self.task
-        self.hub.unsubscribe(self.sub)
+    def render(self, event: Event, live: LiveSocket) -> dict[str, Any] | str:
+        return _render(event, live.subscription.id)
 
-    async def handle(self, raw: str) -> None:
+    def is_final(self, event: Event) -> bool:
+        return event.payload.get("kind") == FINISHED
+
+    async def receive(self, raw: str, live: LiveSocket) -> None:
         """One inbound frame: a bid (kind 0), or a kind 3 reply; refusals are kind 2."""
         try:
             if not raw.strip():
@@ -141,119 +132,40 @@ class AuctionFeed:
             command = validate_document(document, SocketBid)
             assert isinstance(command, SocketBid)
         except AppError as exc:
-            self.sub.reply({"kind": INVALID_MESSAGE, "message": f"Not a valid command: {_frame_error(exc)}"})
+            live.reply({"kind": INVALID_MESSAGE, "message": f"Not a valid command: {_frame_error(exc)}"})
             return
-        user = self.socket.scope.get("user")
+        user = live.principal
         if user is None:
-            self.sub.reply({"kind": BID_REFUSED, "message": "Login required to bid"})
+            message = SESSION_ENDED if live.session_ended else "Login required to bid"
+            live.reply({"kind": BID_REFUSED, "message": message, "amount": command.amount})
             return
-        pool = self.socket.app.state.pool
-        try:
-            async with pool.connection() as conn:
-                await place_bid(conn, self.product_id, user.id, command.amount, origin=self.sub.id)
-        except AppError as exc:
-            self.sub.reply({"kind": BID_REFUSED, "message": exc.detail, "amount": command.amount})
-        except Exception:
-            log.exception("bid over the socket failed")
-            self.sub.reply({"kind": BID_REFUSED, "message": "The bid could not be placed now; try again"})
-
-
-def _parse_uuid(text: str) -> UUID | None:
-    try:
-        return UUID(text)
-    except ValueError:
-        return None
-
-
-async def open_feed(socket: WebSocket[Any, Any, Any]) -> AuctionFeed | None:
-    """Refuse (before accept), or accept and send the initial state. None when the socket is done already:
-    refused, or an auction that is over (final state and kind 5 sent, closed normally)."""
-    app = socket.app
-    if not origin_allowed(socket, app.state.settings):
-        await deny(socket, 403, "WebSocket from a foreign Origin refused")
-        return None
-    product_id = _parse_uuid(socket.path_params["product_id"])
-    if product_id is None:
-        await deny(socket, 404, "Product not found")
-        return None
-    since: int | None = None
-    raw_since = socket.query_params.get("since")
-    if raw_since is not None:
-        if not raw_since.isdigit() or len(raw_since) > 18:
-            await deny(socket, 400, "since must be a whole number >= 0")
-            return None
-        since = int(raw_since)
-    hub: Hub = app.state.hub
-    topic = topic_of(product_id)
-    sub = hub.subscribe(topic)  # before the snapshot: what commits after it is queued, older seqs are skipped
-    try:
+        app = live.socket.app
         try:
             async with app.state.pool.connection() as conn:
-                product = await AuctionsRepository(conn).product_view(product_id)
-        except Exception:
-            log.exception("could not read the product for a socket")
-            hub.unsubscribe(sub)
-            await deny(socket, 503, "The database is unavailable, try again shortly")
-            return None
-        if product is None:
-            hub.unsubscribe(sub)
-            await deny(socket, 404, "Product not found")
-            return None
-        await socket.accept()
-        replayed = await hub.replay(topic, since) if since is not None else None
-        finish_sent = False
-        if replayed is None:
-            await send_json(socket, snapshot_message(product, reset=since is not None))
-            sub.last_seq = product.last_seq
-        else:
-            render = _renderer(sub.id)
-            for event in replayed:
-                await socket.send_data(_as_text(render(event)), mode="text")
-                finish_sent = finish_sent or _is_finish(event)
-            sub.last_seq = replayed[-1].seq if replayed else since  # type: ignore[assignment]
-        if product.status != "open":
-            if not finish_sent:
-                await send_json(
-                    socket, finished_message(product.status, product.winner_id, product.winning_bid, product.last_seq)
+                await place_bid(
+                    conn,
+                    self.product_id,
+                    user.id,
+                    command.amount,
+                    session_hash=user.session_hash,
+                    idle_seconds=app.state.settings.session_idle_ttl,
+                    origin=live.subscription.id,
                 )
-            hub.unsubscribe(sub)
-            await socket.close(code=1000)
-            return None
-    except (WebSocketDisconnect, OSError, RuntimeError):
-        hub.unsubscribe(sub)  # the client went away while we were starting
-        return None
-    except BaseException:
-        hub.unsubscribe(sub)
-        raise
-    feed = AuctionFeed(socket, product_id, hub, sub)
-    feed.start()
-    return feed
+        except AppError as exc:
+            live.reply({"kind": BID_REFUSED, "message": exc.detail, "amount": command.amount})
+        except Exception:
+            log.exception("bid over the socket failed")
+            live.reply({"kind": BID_REFUSED, "message": "The bid could not be placed now; try again"})
 
 
-def _as_text(message: dict[str, Any] | str) -> str:
-    return message if isinstance(message, str) else _encode(message).decode()
-
-
-@asynccontextmanager
-async def _feed_lifespan(socket: WebSocket[Any, Any, Any]) -> AsyncIterator[None]:
-    feed = await open_feed(socket)
-    if feed is None:
-        # Refused before accept, or already closed: there are no frames to read, the listener loop ends at once.
-        socket.connection_state = "disconnect"
-        with contextlib.suppress(WebSocketDisconnect):
-            yield
-        return
-    socket.state.auction_feed = feed
+def _auction_feed(socket: WebSocket[Any, Any, Any]) -> AuctionFeed:
     try:
-        yield
-    except WebSocketDisconnect:
-        pass
-    finally:
-        await feed.close()
+        return AuctionFeed(UUID(socket.path_params["product_id"]))
+    except ValueError:
+        raise Refused(404, "Product not found") from None
 
 
-@websocket_listener(SOCKET_PATH, connection_lifespan=_feed_lifespan, name="auction_socket")
-async def auction_socket(data: str, socket: WebSocket[Any, Any, Any]) -> None:
+@websocket(SOCKET_PATH, name="auction_socket")
+async def auction_socket(socket: WebSocket[Any, Any, Any]) -> None:
     """Watch an auction live (anyone) and bid (logged in): Gobid's message kinds 0-7."""
-    feed: AuctionFeed = socket.state.auction_feed
-    await feed.handle(data)
+    await serve_feed(socket, _auction_feed)

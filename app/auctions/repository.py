@@ -17,7 +17,7 @@ class BidOutcome(msgspec.Struct):
     """What place_bid found and did: the judgement, and for an accepted bid the bid, its event's seq and the
     (possibly moved) end."""
 
-    outcome: Literal["accepted", "closed", "ended", "own_auction", "too_low"]
+    outcome: Literal["session_ended", "accepted", "closed", "ended", "own_auction", "too_low"]
     status: str
     minimum: Decimal
     extend_seconds: int
@@ -150,12 +150,28 @@ class AuctionsRepository(Repository):
         )
 
     async def place_bid(
-        self, product_id: UUID, bidder_id: UUID, amount: Decimal, origin: str | None
+        self,
+        product_id: UUID,
+        bidder_id: UUID,
+        amount: Decimal,
+        origin: str | None,
+        session_hash: bytes | None,
+        idle_seconds: int,
     ) -> BidOutcome | None:
-        """lock_product and place_bid in their own transaction (a savepoint when the caller already opened
-        one), sent as one pipeline: BEGIN, both statements and COMMIT reach PostgreSQL in one round trip."""
-        params = {"product_id": product_id, "bidder_id": bidder_id, "amount": amount, "origin": origin}
+        """lock_bidder_session, lock_product and place_bid in their own transaction (a savepoint when the caller
+        already opened one), sent as one pipeline: BEGIN, the statements and COMMIT reach PostgreSQL in one round
+        trip."""
+        params = {
+            "product_id": product_id,
+            "bidder_id": bidder_id,
+            "amount": amount,
+            "origin": origin,
+            "session_hash": session_hash,
+            "idle_seconds": idle_seconds,
+        }
         async with self.conn.pipeline(), self.conn.transaction():
+            if session_hash is not None:
+                await self._execute("lock_bidder_session", params)
             await self._execute("lock_product", params)
             cursor = await self._execute("place_bid", params)
         row = await cursor.fetchone()

@@ -42,15 +42,31 @@ def _money(value: Decimal) -> str:
     return f"{value:.2f}"
 
 
+# The refusal of a bid whose session is over (logged out, revoked, expired, account deactivated or deleted):
+# HTTP 401, and kind 2 on a socket, the same text either way (realtime.md guarantee 7).
+SESSION_ENDED = "Your session has ended: log in again to bid"
+
+
 async def place_bid(
-    conn: AsyncConnection[Any], product_id: UUID, bidder_id: UUID, amount: Decimal, *, origin: str | None = None
+    conn: AsyncConnection[Any],
+    product_id: UUID,
+    bidder_id: UUID,
+    amount: Decimal,
+    *,
+    session_hash: bytes | None,
+    idle_seconds: int,
+    origin: str | None = None,
 ) -> PlacedBid:
-    """Lock the product, judge the bid, record it and announce it (kind 4; kind 1 for the socket named by
-    `origin`), plus kind 7 when anti-sniping moved the end. Raises AppError: 404 unknown product, 409 closed or
-    ended, 422 own auction or too low (the message states the minimum)."""
-    judged = await AuctionsRepository(conn).place_bid(product_id, bidder_id, amount, origin)
+    """Lock the bidder's session and the product, judge the bid, record it and announce it (kind 4; kind 1 for
+    the socket named by `origin`), plus kind 7 when anti-sniping moved the end. `session_hash` is the session
+    the bid comes with: it must still be live in the bid's own transaction (None only for demo data). Raises
+    AppError: 401 session over, 404 unknown product, 409 closed or ended, 422 own auction or too low (the message
+    states the minimum)."""
+    judged = await AuctionsRepository(conn).place_bid(product_id, bidder_id, amount, origin, session_hash, idle_seconds)
     if judged is None:
         raise not_found("Product not found")
+    if judged.outcome == "session_ended":
+        raise AppError(401, SESSION_ENDED)
     if judged.outcome == "closed":
         raise _closed(judged.status)
     if judged.outcome == "ended":

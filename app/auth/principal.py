@@ -24,6 +24,9 @@ class Principal(msgspec.Struct, frozen=True):
     role_description: str
     session_kind: str  # 'cookie' | 'bearer'
     claims: frozenset[str]
+    # The SHA-256 of the session's token: what a long-lived socket re-checks its session by, and what a bid's
+    # transaction checks (realtime.md guarantee 7). Never part of a response.
+    session_hash: bytes
 
     def has(self, claim: str) -> bool:
         return claim in self.claims

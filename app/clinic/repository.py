@@ -48,6 +48,10 @@ class ClinicRepository(Repository):
     async def clinic_view(self, clinic_id: int) -> ClinicOut | None:
         return await self.fetch_one("clinic_view", ClinicOut, clinic_id=clinic_id)
 
+    async def active_staff_pairs(self, user_ids: list[UUID], clinic_ids: list[int]) -> set[tuple[UUID, int]]:
+        rows = await self.fetch_rows("active_staff_pairs", user_ids=user_ids, clinic_ids=clinic_ids)
+        return {(row["user_id"], row["clinic_id"]) for row in rows}
+
     async def caller_access(self, clinic_id: int, user_id: UUID | None) -> Access | None:
         return await self.fetch_one("caller_access", Access, clinic_id=clinic_id, user_id=user_id)
 

@@ -1,116 +1,45 @@
-"""Live feeds of a clinic (docs/rules/clinic.md, "Live feeds"): the public display socket of the TV and the
-staff's queue socket. Both are read-only. On connect: a snapshot stamped with the topic's last seq (or, with
-`?since=N`, every event after N, or a snapshot marked reset when N can no longer be replayed), then the live
-stream, every event with its seq."""
+"""Live feeds of a clinic (docs/rules/clinic.md, "Live feeds"), served by the live-feed protocol
+(app/realtime/feed.py): the public display socket of the TV and the staff's queue socket. Both are read-only.
+On connect: a snapshot stamped with the topic's last seq (or, with `?since=N`, every event after N, or a
+snapshot marked reset when N can no longer be replayed), then the live stream, every event with its seq. The
+queue socket is closed (4401/4403) as soon as its session ends or its holder is no longer staff of the clinic."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Callable
 from typing import Any
 
 from litestar import WebSocket, websocket
-from litestar.di import NamedDependency
-from litestar.params import FromPath
+from psycopg import AsyncConnection
 
-from app.auth.csrf import origin_allowed
 from app.auth.principal import Principal
 from app.clinic.controller import parse_service_filter
 from app.clinic.repository import ClinicRepository
-from app.clinic.service import clinic_access, display_topic, queue_topic
-from app.config import Settings
-from app.realtime.hub import Hub, Subscription
+from app.clinic.service import MANAGE_CLINICS, clinic_access, display_topic, queue_topic
+from app.realtime.feed import Feed, LiveSocket, Refused, Rights, Start, serve_feed
 from app.realtime.repository import Event
-from app.realtime.sockets import deny, pump, send_json
+from app.realtime.rights import Holder
 from app.web.errors import AppError
 
-Render = Callable[[Event], dict[str, Any] | None]
+CLINIC_NOT_FOUND = "Clinic not found"
 
 
-def _since(socket: WebSocket[Any, Any, Any]) -> int | None:
-    raw = socket.query_params.get("since")
-    if raw is None:
-        return None
-    if not raw.isdigit() or len(raw) > 18:
-        raise AppError(400, "since must be a non-negative integer (the seq of the last event received)")
-    return int(raw)
+class DisplayFeed(Feed):
+    """Public: the calls of a clinic's TV, `?services=1,2` keeping only those services' calls."""
 
+    def __init__(self, clinic_id: int, service_ids: list[int] | None) -> None:
+        super().__init__(display_topic(clinic_id))
+        self.clinic_id = clinic_id
+        self.service_ids = service_ids
+        self.wanted = set(service_ids) if service_ids else None
 
-async def _until_closed(socket: WebSocket[Any, Any, Any], subscription: Subscription) -> None:
-    """These feeds are read-only: a client's message gets a reply that says so; returns when the client goes."""
-    async for _ in socket.iter_data("text"):
-        subscription.reply({"type": "error", "detail": "This feed is read-only"})
-
-
-async def _stream(
-    socket: WebSocket[Any, Any, Any],
-    hub: Hub,
-    topic: str,
-    since: int | None,
-    snapshot: Callable[[], Any],
-    render: Render,
-) -> None:
-    """Subscribe first (so nothing committed after the snapshot is missed), then snapshot or replay, then pump
-    until the client leaves or is dropped for being too slow."""
-    await socket.accept()
-    subscription = hub.subscribe(topic)
-    try:
-        events = await hub.replay(topic, since) if since is not None else None
-        if events is None:
-            message, seq = await snapshot()
-            if since is not None:
-                message["reset"] = True
-            await send_json(socket, message)
-            subscription.last_seq = seq
-        else:
-            for event in events:
-                rendered = render(event)
-                if rendered is not None:
-                    await send_json(socket, rendered)
-            subscription.last_seq = events[-1].seq if events else since or 0
-        tasks = [
-            asyncio.create_task(pump(socket, subscription, render)),
-            asyncio.create_task(_until_closed(socket, subscription)),
-        ]
-        try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-    finally:
-        hub.unsubscribe(subscription)
-
-
-@websocket("/api/v1/clinics/{clinic_id:int}/ws/display", name="clinic_display_socket")
-async def display_socket(
-    socket: WebSocket[Any, Any, Any], clinic_id: FromPath[int], settings: NamedDependency[Settings]
-) -> None:
-    """Public, read-only. `?services=1,2` keeps only those services' calls; `?since=N` resumes."""
-    if not origin_allowed(socket, settings):
-        await deny(socket, 403, "Origin not allowed")
-        return
-    try:
-        service_ids = parse_service_filter(socket.query_params.get("services"))
-        since = _since(socket)
-    except AppError as exc:
-        await deny(socket, 400, exc.detail)
-        return
-    pool = socket.app.state.pool
-    async with pool.connection() as conn:
-        clinic = await ClinicRepository(conn).clinic_view(clinic_id)
-    if clinic is None or not clinic.active:
-        await deny(socket, 404, "Clinic not found")
-        return
-    topic = display_topic(clinic_id)
-    wanted = set(service_ids) if service_ids else None
-
-    async def snapshot() -> tuple[dict[str, Any], int]:
-        async with pool.connection() as conn:
-            snap = await ClinicRepository(conn).display_snapshot(clinic_id, topic, service_ids)
+    async def start(self, conn: AsyncConnection[Any], principal: Principal | None, *, snapshot: bool) -> Start:
+        repository = ClinicRepository(conn)
+        clinic = await repository.clinic_view(self.clinic_id)
+        if clinic is None or not clinic.active:
+            raise Refused(404, CLINIC_NOT_FOUND)
+        if not snapshot:
+            return Start(seq=0)
+        snap = await repository.display_snapshot(self.clinic_id, self.topic, self.service_ids)
         message = {
             "type": "display.snapshot",
             "current": snap.current,
@@ -118,50 +47,67 @@ async def display_socket(
             "next": snap.next,
             "seq": snap.seq,
         }
-        return message, snap.seq
+        return Start(seq=snap.seq, snapshot=message)
 
-    def render(event: Event) -> dict[str, Any] | None:
-        if wanted is not None and event.payload.get("service_id") not in wanted:
+    def render(self, event: Event, live: LiveSocket) -> dict[str, Any] | None:
+        if self.wanted is not None and event.payload.get("service_id") not in self.wanted:
             return None
         return {**event.payload, "seq": event.seq}
 
-    await _stream(socket, socket.app.state.hub, topic, since, snapshot, render)
+
+async def still_staff(conn: AsyncConnection[Any], holders: list[Holder]) -> set[Holder]:
+    """The live re-check of the queue sockets' right, for all of them at once: staff of the clinic (an active
+    staff row), or clinic admin everywhere (`clinics:manage`), as `clinic_access` decides for a request."""
+    admins = {h for h in holders if h.principal is not None and h.principal.has(MANAGE_CLINICS)}
+    others = [h for h in holders if h not in admins]
+    staff = await ClinicRepository(conn).active_staff_pairs([h.user_id for h in others], [h.subject for h in others])
+    return admins | {h for h in others if (h.user_id, h.subject) in staff}
+
+
+class QueueFeed(Feed):
+    """Staff of this clinic only: refused before accept (401 anonymous, 404 anyone else)."""
+
+    rights = Rights.REQUIRED
+    right = staticmethod(still_staff)
+
+    def __init__(self, clinic_id: int) -> None:
+        super().__init__(queue_topic(clinic_id))
+        self.clinic_id = clinic_id
+        self.subject = clinic_id
+
+    async def start(self, conn: AsyncConnection[Any], principal: Principal | None, *, snapshot: bool) -> Start:
+        repository = ClinicRepository(conn)
+        try:
+            access = await clinic_access(repository, self.clinic_id, principal)
+        except AppError:
+            access = None
+        if access is None or not access.is_staff:
+            raise Refused(404, CLINIC_NOT_FOUND)
+        if not snapshot:
+            return Start(seq=0)
+        snap = await repository.queue_snapshot(self.clinic_id, self.topic)
+        return Start(seq=snap.seq, snapshot={"type": "queue.snapshot", "waiting": snap.waiting, "seq": snap.seq})
+
+
+def _display_feed(socket: WebSocket[Any, Any, Any]) -> DisplayFeed:
+    try:
+        service_ids = parse_service_filter(socket.query_params.get("services"))
+    except AppError as exc:
+        raise Refused(400, exc.detail) from None
+    return DisplayFeed(socket.path_params["clinic_id"], service_ids)
+
+
+def _queue_feed(socket: WebSocket[Any, Any, Any]) -> QueueFeed:
+    return QueueFeed(socket.path_params["clinic_id"])
+
+
+@websocket("/api/v1/clinics/{clinic_id:int}/ws/display", name="clinic_display_socket")
+async def display_socket(socket: WebSocket[Any, Any, Any]) -> None:
+    """Public, read-only. `?services=1,2` keeps only those services' calls; `?since=N` resumes."""
+    await serve_feed(socket, _display_feed)
 
 
 @websocket("/api/v1/clinics/{clinic_id:int}/ws/queue", name="clinic_queue_socket")
-async def queue_socket(
-    socket: WebSocket[Any, Any, Any], clinic_id: FromPath[int], settings: NamedDependency[Settings]
-) -> None:
+async def queue_socket(socket: WebSocket[Any, Any, Any]) -> None:
     """Staff of this clinic only: refused before accept (401 anonymous, 404 anyone else, 403 foreign Origin)."""
-    if not origin_allowed(socket, settings):
-        await deny(socket, 403, "Origin not allowed")
-        return
-    caller: Principal | None = socket.scope.get("user")
-    if caller is None:
-        await deny(socket, 401, "Authentication required")
-        return
-    try:
-        since = _since(socket)
-    except AppError as exc:
-        await deny(socket, 400, exc.detail)
-        return
-    pool = socket.app.state.pool
-    async with pool.connection() as conn:
-        try:
-            access = await clinic_access(ClinicRepository(conn), clinic_id, caller)
-        except AppError:
-            access = None
-    if access is None or not access.is_staff:
-        await deny(socket, 404, "Clinic not found")
-        return
-    topic = queue_topic(clinic_id)
-
-    async def snapshot() -> tuple[dict[str, Any], int]:
-        async with pool.connection() as conn:
-            snap = await ClinicRepository(conn).queue_snapshot(clinic_id, topic)
-        return {"type": "queue.snapshot", "waiting": snap.waiting, "seq": snap.seq}, snap.seq
-
-    def render(event: Event) -> dict[str, Any]:
-        return {**event.payload, "seq": event.seq}
-
-    await _stream(socket, socket.app.state.hub, topic, since, snapshot, render)
+    await serve_feed(socket, _queue_feed)

@@ -15,10 +15,7 @@ from litestar.exceptions import WebSocketDisconnect
 from app.realtime.hub import Dropped, Subscription
 from app.realtime.repository import Event
 from app.web.errors import websocket_denial
-
-CLOSE_NORMAL = 1000
-CLOSE_TRY_AGAIN_LATER = 1013
-CLOSE_GOING_AWAY = 1001
+from app.web.sockets import CLOSE_NORMAL, CLOSE_POLICY, CLOSE_TRY_AGAIN_LATER
 
 _encode = msgspec.json.Encoder(decimal_format="number").encode
 
@@ -30,15 +27,11 @@ async def deny(socket: WebSocket[Any, Any, Any], status_code: int, detail: str) 
         for message in websocket_denial(status_code, detail):
             await socket.send(message)  # type: ignore[arg-type]
     else:
-        await socket.close(code=1008, reason=detail[:120])
+        await socket.close(code=CLOSE_POLICY, reason=detail[:120])
 
 
 async def send_json(socket: WebSocket[Any, Any, Any], message: Any) -> None:
     await socket.send_data(_encode(message).decode(), mode="text")
-
-
-# The close tasks started by dropped subscriptions (a reference keeps them from being garbage-collected).
-_closing: set[asyncio.Task[None]] = set()
 
 
 async def pump(
@@ -57,14 +50,9 @@ async def pump(
     current = asyncio.current_task()
 
     def on_drop() -> None:
-        # The pump may be blocked writing to a client that does not read: stop it, then close the socket.
+        # The pump may be blocked writing to a client that does not read: stop it; it then closes the socket.
         if current is not None:
             current.cancel()
-        task = asyncio.get_running_loop().create_task(
-            _close(socket, CLOSE_TRY_AGAIN_LATER, "too slow; resume with since")
-        )
-        _closing.add(task)
-        task.add_done_callback(_closing.discard)
 
     subscription.on_drop = on_drop
     with contextlib.suppress(Dropped, WebSocketDisconnect, asyncio.CancelledError, RuntimeError):
@@ -78,10 +66,13 @@ async def pump(
                 await send_json(socket, message)
             if final is not None and isinstance(item, Event) and final(item):
                 subscription.on_drop = None
-                await _close(socket, CLOSE_NORMAL, "")
+                await close(socket, CLOSE_NORMAL, "")
                 return
+    if subscription.dropped:
+        await close(socket, CLOSE_TRY_AGAIN_LATER, "too slow; resume with since")
 
 
-async def _close(socket: WebSocket[Any, Any, Any], code: int, reason: str) -> None:
+async def close(socket: WebSocket[Any, Any, Any], code: int, reason: str) -> None:
+    """Close, whatever state the client left the socket in."""
     with contextlib.suppress(Exception):
         await socket.close(code=code, reason=reason)

@@ -168,9 +168,15 @@ def constraint_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[An
     return _envelope(400, "A value is out of the allowed range", [])
 
 
+# What a client is told while the database is unreachable: HTTP 503, a WebSocket's 503 before accept, and the
+# reason of its 1013 close after accept.
+DATABASE_UNAVAILABLE = "The database is unavailable, try again shortly"
+RETRY_AFTER = {"Retry-After": "2"}
+
+
 def database_unavailable_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.warning("database unavailable: %s", exc)
-    return _envelope(503, "The database is unavailable, try again shortly", [], {"Retry-After": "2"})
+    return _envelope(503, DATABASE_UNAVAILABLE, [], RETRY_AFTER)
 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -29,16 +29,22 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from psycopg import OperationalError
 from psycopg_pool import PoolTimeout
 
-from app.web.errors import websocket_denial
+from app.web.errors import DATABASE_UNAVAILABLE, RETRY_AFTER, websocket_denial
 from app.web.observability import loggable_path
 
 log = logging.getLogger("app.sockets")
 
-CLOSE_GOING_AWAY = 1001
-CLOSE_TRY_AGAIN_LATER = 1013
+# Every close code the app's WebSockets send, in one place (uvicorn itself sends 1009 for a frame over
+# MAX_WS_FRAME_BYTES). Clients resume with `?since=` after 1001 and 1013, and must log in again after 4401.
+CLOSE_NORMAL = 1000  # the feed's subject is over (a finished auction)
+CLOSE_GOING_AWAY = 1001  # this process is stopping: reconnect (to another one)
+CLOSE_POLICY = 1008  # refused before accept where the server cannot answer with an HTTP status
+CLOSE_TRY_AGAIN_LATER = 1013  # too slow a reader, or the database unavailable: reconnect shortly
+CLOSE_SESSION_ENDED = 4401  # the session the feed needs ended or expired (realtime.md guarantee 7)
+CLOSE_RIGHT_LOST = 4403  # the right that opened the feed was taken away (realtime.md guarantee 7)
+
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _ERROR_KEY = "app.socket_error"
-DATABASE_UNAVAILABLE = "The database is unavailable, try again shortly"
 
 
 async def remember_socket_error(exc: Exception, scope: Scope) -> None:
@@ -71,18 +77,14 @@ class _Socket:
             self.closed = True
             if self._database_unavailable():
                 if self.accepted:
-                    message = {
-                        "type": "websocket.close",
-                        "code": CLOSE_TRY_AGAIN_LATER,
-                        "reason": "database unavailable",
-                    }
+                    message = {"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER, "reason": DATABASE_UNAVAILABLE}
                 elif "websocket.http.response" in self._scope.get("extensions", {}):
                     await self._deny_503()
                     return
         await self._send(message)
 
     async def _deny_503(self) -> None:
-        for message in websocket_denial(503, DATABASE_UNAVAILABLE, {"Retry-After": "2"}):
+        for message in websocket_denial(503, DATABASE_UNAVAILABLE, RETRY_AFTER):
             await self._send(message)  # type: ignore[arg-type]
 
     async def go_away(self) -> None:

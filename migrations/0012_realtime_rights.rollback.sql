@@ -1,0 +1,11 @@
+DROP TRIGGER claims_rights_changed ON claims;
+DROP TRIGGER role_claims_rights_changed ON role_claims;
+DROP TRIGGER staff_removed_rights_changed ON staff;
+DROP TRIGGER staff_rights_changed ON staff;
+DROP TRIGGER user_claims_rights_changed ON user_claims;
+DROP TRIGGER users_rights_changed ON users;
+DROP TRIGGER sessions_ended_announce ON sessions;
+DROP FUNCTION rights_changed_announce();
+DROP FUNCTION sessions_ended_announce();
+DROP FUNCTION notify_rights_changed(uuid[]);
+DROP FUNCTION session_is_live(text, timestamptz, timestamptz, double precision);
