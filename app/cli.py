@@ -181,8 +181,6 @@ _FRAMEWORK_ROUTES = {
     "/schema/swagger": "The interactive API documentation (Swagger UI)",
     "/schema/openapi.json": "The OpenAPI 3.1 document",
     "/schema/oauth2-redirect.html": "Swagger UI's OAuth2 redirect page",
-    "/static/swagger/{file_path:path}": "Swagger UI's JavaScript and CSS, served locally (no CDN)",
-    "/static/{file_path:path}": "The pages' JavaScript and CSS",
 }
 
 

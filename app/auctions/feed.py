@@ -21,7 +21,6 @@ import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -46,13 +45,13 @@ from app.realtime.hub import Hub, Subscription
 from app.realtime.repository import Event
 from app.realtime.sockets import deny, pump, send_json
 from app.web.errors import AppError
-from app.web.validation import validate_document
+from app.web.validation import decode_document, validate_document
 
 log = logging.getLogger("app.auctions")
 
 SOCKET_PATH = "/api/v1/products/ws/subscribe/{product_id:str}"
 
-_decode_frame = msgspec.json.Decoder(float_hook=Decimal).decode
+_decode_frame = decode_document  # the shared decoder: a 400 AppError for anything it cannot decode
 _encode = msgspec.json.Encoder(decimal_format="number").encode
 
 # Most sockets see an event exactly alike: encode it once for all of them (keyed by topic and seq).
