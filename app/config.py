@@ -40,6 +40,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cashback_breaker_threshold: int = 5  # consecutive upstream failures that open the circuit
     cashback_breaker_cooldown: float = 30.0  # seconds the open circuit fails fast before one trial call
     cashback_cache_ttl: float = 30.0  # seconds a CPF's accumulated cashback is reused
+    web_ticket_share: float = 0.2  # of a service's daily tickets, what anonymous web clients may take
     # Sessions and tokens.
     session_ttl: int = 24 * 3600
     session_idle_ttl: int = 2 * 3600
@@ -84,6 +85,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ConfigError(f"APP_TIMEZONE {self.timezone!r} is not a known time zone") from exc
+        if not 0.0 <= self.web_ticket_share <= 1.0:
+            raise ConfigError("WEB_TICKET_SHARE must be between 0 and 1 (a share of a service's daily tickets)")
         if self.ws_queue_size < 1:
             raise ConfigError("WS_QUEUE_SIZE must be at least 1 (events buffered per subscriber)")
         return self
@@ -110,6 +113,7 @@ _ENV_NAMES = {
     "CASHBACK_BREAKER_THRESHOLD": "cashback_breaker_threshold",
     "CASHBACK_BREAKER_COOLDOWN": "cashback_breaker_cooldown",
     "CASHBACK_CACHE_TTL": "cashback_cache_ttl",
+    "WEB_TICKET_SHARE": "web_ticket_share",
     "SESSION_TTL": "session_ttl",
     "SESSION_IDLE_TTL": "session_idle_ttl",
     "TOKEN_TTL": "token_ttl",
