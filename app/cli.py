@@ -89,7 +89,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
         workers=None if args.reload else args.workers,
         reload=args.reload,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http="httptools",
+        # httptools with a request-head timeout and a per-client connection cap, which uvicorn lacks.
+        http="app.web.connections:GuardedHttpToolsProtocol",
         ws="websockets-sansio",
         ws_max_size=settings.max_ws_frame_bytes,
         # No permessage-deflate: events are small JSON, and each connection's zlib state cost ~40 KiB of memory

@@ -56,6 +56,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_pool_timeout: float = 5.0
     max_body_bytes: int = 64 * 1024
     max_ws_frame_bytes: int = 4096
+    # Per client address and server process (app/web/connections.py); 0 switches one off.
+    header_timeout: float = 10.0  # seconds to send a whole request head
+    max_connections_per_client: int = 256
+    max_sockets_per_client: int = 128
     ws_queue_size: int = 256
     event_retention: int = 7 * 24 * 3600
     outbox_poll_interval: float = 2.0
@@ -126,6 +130,9 @@ _ENV_NAMES = {
     "DB_POOL_TIMEOUT": "db_pool_timeout",
     "MAX_BODY_BYTES": "max_body_bytes",
     "MAX_WS_FRAME_BYTES": "max_ws_frame_bytes",
+    "HEADER_TIMEOUT": "header_timeout",
+    "MAX_CONNECTIONS_PER_CLIENT": "max_connections_per_client",
+    "MAX_SOCKETS_PER_CLIENT": "max_sockets_per_client",
     "WS_QUEUE_SIZE": "ws_queue_size",
     "EVENT_RETENTION": "event_retention",
     "OUTBOX_POLL_INTERVAL": "outbox_poll_interval",

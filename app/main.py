@@ -30,6 +30,7 @@ from app.maintenance import maintenance_loop
 from app.realtime.hub import Hub
 from app.security import Passwords
 from app.users.area import area as users_area
+from app.web.connections import SocketsPerClient
 from app.web.errors import exception_handlers
 from app.web.headers import SecurityHeadersMiddleware
 from app.web.health import docs, health, ready
@@ -179,6 +180,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     # The request id, the access log line and the security headers wrap the whole app, not only the routes:
     # Litestar runs `middleware=` for matched routes, so a 404 or 405 would otherwise go out without them.
+    app.asgi_handler = SocketsPerClient(settings)(app.asgi_handler)
     app.asgi_handler = SecurityHeadersMiddleware(https=settings.cookie_secure)(app.asgi_handler)
     app.asgi_handler = RequestContextMiddleware(access_log_enabled=settings.access_log)(app.asgi_handler)
     app.asgi_handler = sockets(app.asgi_handler)
