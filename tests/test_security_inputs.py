@@ -3,6 +3,8 @@ documents, on the auction socket and in HTTP bodies, and odd paths under /static
 
 from __future__ import annotations
 
+import base64
+
 import httpx
 import pytest
 
@@ -82,3 +84,10 @@ async def test_static_files_are_still_served(client: httpx.AsyncClient) -> None:
         assert response.status_code == 200, (path, response.status_code)
         assert media_type in response.headers["content-type"], path
         assert response.content
+
+
+async def test_a_deeply_nested_cursor_is_400(client: httpx.AsyncClient) -> None:
+    """The same class: a cursor is base64 of a JSON document the client can forge."""
+    cursor = base64.urlsafe_b64encode(nested(DEEP).encode()).decode().rstrip("=")
+    response = await client.get("/api/v1/products", params={"cursor": cursor})
+    assert_envelope(response, 400)
