@@ -93,3 +93,14 @@ async def test_kiosks_are_managed_by_clinic_admins_only(settings: Settings) -> N
         registered = await client.post(api(other["id"], "/kiosks"), json={"name": "Totem"}, headers=admin.headers)
         kiosk_id = registered.json()["id"]
         assert_envelope(await client.delete(api(clinic["id"], f"/kiosks/{kiosk_id}"), headers=admin.headers), 404)
+
+
+async def test_in_production_this_machine_is_no_kiosk(settings: Settings) -> None:
+    """The development rule (a loopback client counts as a registered kiosk) is off in production."""
+    production = with_settings(settings, env="production", secret_key="s" * 40)
+    async with serve_app(production) as server, httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        admin = await admin_login(client)
+        clinic = await create_clinic(client, admin)
+        service = await create_service(client, admin, clinic["id"], "EN", max_per_day=4)  # a web share of 0
+        refused = await client.post(api(clinic["id"], "/tickets"), json={"service_id": service["id"]})
+        assert "web" in assert_envelope(refused, 409)["detail"]
