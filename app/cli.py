@@ -90,7 +90,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
         workers=None if args.reload else args.workers,
         reload=args.reload,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http="httptools",
+        # httptools with a request-head timeout and a per-client connection cap, which uvicorn lacks.
+        http="app.web.connections:GuardedHttpToolsProtocol",
         ws="websockets-sansio",
         ws_max_size=settings.max_ws_frame_bytes,
         # No permessage-deflate: events are small JSON, and each connection's zlib state cost ~40 KiB of memory
@@ -220,8 +221,6 @@ _FRAMEWORK_ROUTES = {
     "/schema/swagger": "The interactive API documentation (Swagger UI)",
     "/schema/openapi.json": "The OpenAPI 3.1 document",
     "/schema/oauth2-redirect.html": "Swagger UI's OAuth2 redirect page",
-    "/static/swagger/{file_path:path}": "Swagger UI's JavaScript and CSS, served locally (no CDN)",
-    "/static/{file_path:path}": "The pages' JavaScript and CSS",
 }
 
 

@@ -46,6 +46,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cashback_breaker_threshold: int = 5  # consecutive upstream failures that open the circuit
     cashback_breaker_cooldown: float = 30.0  # seconds the open circuit fails fast before one trial call
     cashback_cache_ttl: float = 30.0  # seconds a CPF's accumulated cashback is reused
+    web_ticket_share: float = 0.2  # of a service's daily tickets, what anonymous web clients may take
     # Sessions and tokens.
     session_ttl: int = 24 * 3600
     session_idle_ttl: int = 2 * 3600
@@ -61,6 +62,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_pool_timeout: float = 5.0
     max_body_bytes: int = 64 * 1024
     max_ws_frame_bytes: int = 4096
+    # Per client address and server process (app/web/connections.py); 0 switches one off.
+    header_timeout: float = 10.0  # seconds to send a whole request head
+    max_connections_per_client: int = 256
+    max_sockets_per_client: int = 128
     ws_queue_size: int = 256
     event_retention: int = 7 * 24 * 3600
     outbox_poll_interval: float = 2.0
@@ -106,6 +111,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise ConfigError("MAIL_MAX_ATTEMPTS must be at least 1")
         if self.rights_recheck_interval <= 0:
             raise ConfigError("RIGHTS_RECHECK_INTERVAL must be a positive number of seconds")
+        if not 0.0 <= self.web_ticket_share <= 1.0:
+            raise ConfigError("WEB_TICKET_SHARE must be between 0 and 1 (a share of a service's daily tickets)")
         if self.ws_queue_size < 1:
             raise ConfigError("WS_QUEUE_SIZE must be at least 1 (events buffered per subscriber)")
         if self.admin_email:
@@ -141,6 +148,7 @@ _ENV_NAMES = {
     "CASHBACK_BREAKER_THRESHOLD": "cashback_breaker_threshold",
     "CASHBACK_BREAKER_COOLDOWN": "cashback_breaker_cooldown",
     "CASHBACK_CACHE_TTL": "cashback_cache_ttl",
+    "WEB_TICKET_SHARE": "web_ticket_share",
     "SESSION_TTL": "session_ttl",
     "SESSION_IDLE_TTL": "session_idle_ttl",
     "TOKEN_TTL": "token_ttl",
@@ -153,6 +161,9 @@ _ENV_NAMES = {
     "DB_POOL_TIMEOUT": "db_pool_timeout",
     "MAX_BODY_BYTES": "max_body_bytes",
     "MAX_WS_FRAME_BYTES": "max_ws_frame_bytes",
+    "HEADER_TIMEOUT": "header_timeout",
+    "MAX_CONNECTIONS_PER_CLIENT": "max_connections_per_client",
+    "MAX_SOCKETS_PER_CLIENT": "max_sockets_per_client",
     "WS_QUEUE_SIZE": "ws_queue_size",
     "EVENT_RETENTION": "event_retention",
     "OUTBOX_POLL_INTERVAL": "outbox_poll_interval",

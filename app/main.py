@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
@@ -14,7 +15,6 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.static_files import create_static_files_router
 from swagger_ui_bundle import swagger_ui_path
 
 from app.areas import AccountHooks, Area
@@ -31,6 +31,7 @@ from app.realtime.hub import Hub
 from app.realtime.rights import RIGHTS_TOPIC, RightsWatch
 from app.security import Passwords
 from app.users.area import area as users_area
+from app.web.connections import SocketsPerClient
 from app.web.detached import DetachedTasks
 from app.web.errors import exception_handlers
 from app.web.headers import SecurityHeadersMiddleware
@@ -41,6 +42,7 @@ from app.web.openapi import DecimalSchemaPlugin
 from app.web.ratelimit import RateLimiter, provide_rate_limiter
 from app.web.responses import AppResponse
 from app.web.sockets import SocketLifecycle, remember_socket_error
+from app.web.static import static_files_router
 from app.web.validation import validate_body
 
 log = logging.getLogger("app")
@@ -158,8 +160,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[
             *operations,
-            create_static_files_router(path="/static/swagger", directories=[swagger_ui_path], include_in_schema=False),
-            create_static_files_router(path="/static", directories=[STATIC_FOLDER], include_in_schema=False),
+            static_files_router(
+                "/static/swagger", Path(swagger_ui_path), "Swagger UI's JavaScript and CSS, served locally (no CDN)"
+            ),
+            static_files_router("/static", STATIC_FOLDER, "The pages' JavaScript and CSS"),
             *[handler for area in areas for handler in area.route_handlers],
         ],
         dependencies={
@@ -189,6 +193,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     # The request id, the access log line and the security headers wrap the whole app, not only the routes:
     # Litestar runs `middleware=` for matched routes, so a 404 or 405 would otherwise go out without them.
+    app.asgi_handler = SocketsPerClient(settings)(app.asgi_handler)
     app.asgi_handler = SecurityHeadersMiddleware(https=settings.cookie_secure)(app.asgi_handler)
     app.asgi_handler = RequestContextMiddleware(access_log_enabled=settings.access_log)(app.asgi_handler)
     app.asgi_handler = sockets(app.asgi_handler)

@@ -80,6 +80,9 @@ BENCH_ENV = {
     "LOG_LEVEL": "WARNING",
     "MIGRATE_ON_START": "off",
     "AUCTION_MIN_DURATION": "1",
+    # Thousands of sockets and connections come from the one load-generating address.
+    "MAX_CONNECTIONS_PER_CLIENT": "0",
+    "MAX_SOCKETS_PER_CLIENT": "0",
 }
 
 

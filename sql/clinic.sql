@@ -307,19 +307,27 @@ WHERE s.clinic_id = :clinic_id AND s.id = :service_id AND s.active;
 -- The service's next number of the day (the day in the clinic's time zone at :now, default now()), the
 -- ticket and its first step, in one statement. The counter row's lock serializes concurrent kiosks of one
 -- service, so numbers are consecutive with no gap or duplicate; the DO UPDATE's WHERE refuses the number
--- beyond max_per_day (nothing is returned then).
+-- beyond max_per_day (nothing is returned then). Anonymous web tickets (:origin 'online') also stop at their
+-- own share of the day, floor(max_per_day * :web_share), counted in web_issued (docs/clinic.md).
 WITH svc AS (
     SELECT s.id, s.clinic_id, s.prefix,
+           COALESCE(s.max_per_day, 999) AS cap,
+           CASE WHEN :origin = 'online'
+                THEN floor(COALESCE(s.max_per_day, 999) * :web_share::float8)::integer END AS web_cap,
            COALESCE(:now::timestamptz, now()) AS at,
            (COALESCE(:now::timestamptz, now()) AT TIME ZONE c.timezone)::date AS day
     FROM services s
     JOIN clinics c ON c.id = s.clinic_id AND c.active
     WHERE s.clinic_id = :clinic_id AND s.id = :service_id AND s.active
 ), counter AS (
-    INSERT INTO ticket_counters AS tc (clinic_id, service_id, day, last_number)
-    SELECT clinic_id, id, day, 1 FROM svc
-    ON CONFLICT (service_id, day) DO UPDATE SET last_number = tc.last_number + 1
-    WHERE tc.last_number < (SELECT COALESCE(s.max_per_day, 999) FROM services s WHERE s.id = tc.service_id)
+    INSERT INTO ticket_counters AS tc (clinic_id, service_id, day, last_number, web_issued)
+    SELECT clinic_id, id, day, 1, CASE WHEN web_cap IS NULL THEN 0 ELSE 1 END
+    FROM svc
+    WHERE web_cap IS NULL OR web_cap >= 1
+    ON CONFLICT (service_id, day) DO UPDATE
+    SET last_number = tc.last_number + 1, web_issued = tc.web_issued + EXCLUDED.web_issued
+    WHERE tc.last_number < (SELECT cap FROM svc)
+      AND (EXCLUDED.web_issued = 0 OR tc.web_issued < (SELECT web_cap FROM svc))
     RETURNING service_id, day, last_number
 ), ticket AS (
     INSERT INTO tickets (public_token, clinic_id, service_id, code, number, day, priority, patient_name,
@@ -337,6 +345,36 @@ WITH svc AS (
 )
 SELECT ticket.public_token, ticket.code, ticket.priority, ticket.issued_at, ticket.service_id, step.id AS step_id
 FROM ticket, step;
+
+-- Kiosks ---------------------------------------------------------------------------------------------------------
+
+-- name: create_kiosk
+INSERT INTO clinic_kiosks (clinic_id, name, token_hash, created_by)
+VALUES (:clinic_id, :name, :token_hash, :created_by::uuid)
+RETURNING id, name, created_at, last_used_at;
+
+-- name: list_kiosks
+SELECT id, name, created_at, last_used_at
+FROM clinic_kiosks
+WHERE clinic_id = :clinic_id
+ORDER BY id;
+
+-- name: delete_kiosk
+DELETE FROM clinic_kiosks WHERE clinic_id = :clinic_id AND id = :kiosk_id
+RETURNING id;
+
+-- name: use_kiosk
+-- The registered kiosk of this clinic holding this token, if any; marks when it was last used (at most once a
+-- minute, so a busy kiosk does not rewrite its row on every ticket).
+WITH kiosk AS (
+    SELECT id, last_used_at FROM clinic_kiosks WHERE clinic_id = :clinic_id AND token_hash = :token_hash
+), touched AS (
+    UPDATE clinic_kiosks k
+    SET last_used_at = now()
+    FROM kiosk
+    WHERE k.id = kiosk.id AND (kiosk.last_used_at IS NULL OR kiosk.last_used_at < now() - interval '1 minute')
+)
+SELECT id FROM kiosk;
 
 -- name: waiting_ahead
 -- How many waiting steps of the same service would be called before this one.

@@ -9,6 +9,8 @@ Plain asyncio (no framework): it reads one HTTP/1.1 request per connection, reco
 - "server_error":   500 with a small HTML page
 - "slow":           waits `delay` seconds, then answers as "success"
 - "garbage":        200 with a body that is not JSON
+- "oversized":      200 declaring (and sending) a 16 MiB body
+- "endless":        200 without a length, sending until the client hangs up (`sent_bytes` counts the body)
 
 Connection refused is played by a port nothing listens on (`refused_url()`).
 """
@@ -47,6 +49,7 @@ class FakeCashbackApi:
     delay: float = 5.0
     script: list[str] = field(default_factory=list)
     requests: list[RecordedRequest] = field(default_factory=list)
+    sent_bytes: int = 0
     port: int = 0
     _server: asyncio.Server | None = None
     _handlers: set[asyncio.Task[None]] = field(default_factory=set)
@@ -115,6 +118,9 @@ class FakeCashbackApi:
             status, body = 500, "<html><body>Internal Server Error</body></html>"
         elif behaviour == "garbage":
             status, body = 200, "<html>definitely not json"
+        elif behaviour in ("oversized", "endless"):
+            await self._send_huge(writer, endless=behaviour == "endless")
+            return
         else:
             raise ValueError(f"unknown behaviour {behaviour!r}")
         payload = body.encode()
@@ -125,6 +131,18 @@ class FakeCashbackApi:
             + payload
         )
         await writer.drain()
+
+    async def _send_huge(self, writer: asyncio.StreamWriter, *, endless: bool) -> None:
+        """A JSON-looking body far larger than any answer: 16 MiB, or until the client closes the connection."""
+        chunk = b"x" * 65536
+        length = "" if endless else f"Content-Length: {256 * len(chunk)}\r\n"
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n{length}Connection: close\r\n\r\n"
+        writer.write(head.encode())
+        writer.write(b'{"statusCode": 200, "body": {"credit": 1, "padding": "')
+        for _ in range(10**9 if endless else 256):
+            writer.write(chunk)
+            await writer.drain()
+            self.sent_bytes += len(chunk)
 
 
 def refused_url() -> str:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import pytest
 
 from app.config import Settings
 from tests.cashback_upstream import FakeCashbackApi, Reseller, new_reseller, refused_url
@@ -79,6 +80,20 @@ async def test_a_garbage_body_is_502(settings: Settings) -> None:
     async with FakeCashbackApi(behaviour="garbage") as upstream, app_using(settings, upstream.url) as client:
         reseller = await new_reseller(client)
         assert_envelope(await accumulated(client, reseller), 502)
+
+
+@pytest.mark.parametrize("behaviour", ["oversized", "endless"])
+async def test_a_huge_body_is_502_and_reading_stops_at_the_limit(settings: Settings, behaviour: str) -> None:
+    """Issue 11, finding 16: the body is read up to a bound (far above the documented answer), not to the end."""
+    async with (
+        FakeCashbackApi(behaviour=behaviour) as upstream,
+        app_using(settings, upstream.url, cashback_api_timeout=5.0) as client,
+    ):
+        reseller = await new_reseller(client)
+        response = await accumulated(client, reseller)
+        assert "oversized" in assert_envelope(response, 502)["detail"]
+        # Loopback socket buffers hold a few MiB at most: the rest was never read.
+        assert upstream.sent_bytes < 12 * 2**20, upstream.sent_bytes
 
 
 async def test_a_slow_upstream_is_504_within_the_timeout_and_not_retried(settings: Settings) -> None:

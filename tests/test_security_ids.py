@@ -112,6 +112,9 @@ async def _victim_world(client: httpx.AsyncClient, admin: Account) -> tuple[Acco
         api(cid, "/staff/invitations"), json={"email": unique_email("pending")}, headers=admin.headers
     )
     assert invitation.status_code == 201, invitation.text
+    kiosk = await client.post(api(cid, "/kiosks"), json={"name": "Totem Secreto"}, headers=admin.headers)
+    assert kiosk.status_code == 201, kiosk.text
+    client.cookies.delete("kiosk")  # the kiosk's cookie belongs to the kiosk's browser, not to this shared client
     claims = (await client.get("/api/v1/claims?limit=100", headers=admin.headers)).json()["items"]
     values = {
         "user_id": victim.id,
@@ -121,11 +124,12 @@ async def _victim_world(client: httpx.AsyncClient, admin: Account) -> tuple[Acco
         "room_id": str(room["id"]),
         "step_id": str(step.json()["id"]),
         "invitation_id": str(invitation.json()["invitation"]["id"]),
+        "kiosk_id": str(kiosk.json()["id"]),
         "public_token": ticket["public_token"],
         "product_id": product_id,
         "purchase_id": str(purchase.json()["id"]),
     }
-    secrets = [victim.email, victim.cpf, "Vitima Secreta", "SECRET-1", "Paciente Secreto"]
+    secrets = [victim.email, victim.cpf, "Vitima Secreta", "SECRET-1", "Paciente Secreto", "Totem Secreto"]
     return victim, values, secrets
 
 

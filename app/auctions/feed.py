@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -42,13 +41,12 @@ from app.auth.principal import Principal
 from app.realtime.feed import Feed, LiveSocket, Refused, Rights, Start, serve_feed
 from app.realtime.repository import Event
 from app.web.errors import AppError
-from app.web.validation import validate_document
+from app.web.validation import decode_document, validate_document
 
 log = logging.getLogger("app.auctions")
 
 SOCKET_PATH = "/api/v1/products/ws/subscribe/{product_id:str}"
 
-_decode_frame = msgspec.json.Decoder(float_hook=Decimal).decode
 _encode = msgspec.json.Encoder(decimal_format="number").encode
 
 # Most sockets see an event exactly alike: encode it once for all of them (keyed by topic and seq).
@@ -125,11 +123,7 @@ class AuctionFeed(Feed):
         try:
             if not raw.strip():
                 raise AppError(400, "Expected a JSON text frame")
-            try:
-                document = _decode_frame(raw)
-            except msgspec.DecodeError as exc:
-                raise AppError(400, f"Malformed JSON: {exc}") from None
-            command = validate_document(document, SocketBid)
+            command = validate_document(decode_document(raw), SocketBid)
             assert isinstance(command, SocketBid)
         except AppError as exc:
             live.reply({"kind": INVALID_MESSAGE, "message": f"Not a valid command: {_frame_error(exc)}"})

@@ -9,6 +9,7 @@ deadline (CASHBACK_API_TIMEOUT, default 2 s) that covers every attempt. Failures
 | HTTP 200 `{"statusCode": 200, "body": {"credit": <int>}}`          | 200 `{"credit", "cpf"}`              |
 | HTTP 200 `{"statusCode": 4xx, "body": {"message": "..."}}`          | 502 with the upstream's message      |
 | another HTTP 4xx, a garbage body, an unexpected shape              | 502                                  |
+| a body over MAX_BODY_BYTES (declared, or endless): read stops there | 502                                  |
 | no answer before the deadline                                      | 504 (never retried)                  |
 | connection refused / failed, HTTP 5xx                              | 503 with Retry-After                 |
 | circuit open                                                       | 503 with Retry-After, upstream not called |
@@ -42,6 +43,8 @@ log = logging.getLogger("app.cashback.upstream")
 CACHE_MAX_ENTRIES = 10_000
 RETRY_JITTER = (0.05, 0.25)  # seconds of random pause before the one retry
 MIN_TIME_FOR_RETRY = 0.1  # seconds the deadline must still leave after the pause
+# The documented answer is a few dozen bytes; anything past this is not it, and is not read (issue 11, 16).
+MAX_BODY_BYTES = 64 * 1024
 
 
 class _Envelope(msgspec.Struct):
@@ -188,18 +191,37 @@ class CashbackApi:
 
     async def _attempt(self, cpf: str) -> int:
         try:
-            response = await self.http.get(
-                f"{self.base_url}/v1/cashback", params={"cpf": cpf}, headers={"token": self.token}
-            )
+            async with self.http.stream(
+                "GET",
+                f"{self.base_url}/v1/cashback",
+                params={"cpf": cpf},
+                # identity: a compressed body could expand past the bound inside one chunk.
+                headers={"token": self.token, "Accept-Encoding": "identity"},
+            ) as response:
+                if response.status_code >= 500:
+                    raise _Retryable(f"HTTP {response.status_code}")
+                if response.status_code != 200:
+                    raise AppError(502, f"The cashback service answered HTTP {response.status_code}")
+                content = await _read_bounded(response)
         except httpx.TimeoutException:
             raise TimeoutError from None
         except httpx.TransportError as exc:  # refused, reset, DNS...
             raise _Retryable(type(exc).__name__) from None
-        if response.status_code >= 500:
-            raise _Retryable(f"HTTP {response.status_code}")
-        if response.status_code != 200:
-            raise AppError(502, f"The cashback service answered HTTP {response.status_code}")
-        return _parse(response.content)
+        return _parse(content)
+
+
+async def _read_bounded(response: httpx.Response) -> bytes:
+    """The body, or _Garbage as soon as it is known to exceed MAX_BODY_BYTES (the rest is never read: leaving
+    the stream closes the connection)."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _Garbage(f"an oversized body of {declared} bytes")
+    body = bytearray()
+    async for chunk in response.aiter_raw():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise _Garbage(f"an oversized body (over {MAX_BODY_BYTES} bytes)")
+    return bytes(body)
 
 
 class _Garbage(Exception):
@@ -211,6 +233,8 @@ def _parse(content: bytes) -> int:
         envelope = msgspec.json.decode(content, type=_Envelope)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise _Garbage(f"not the documented JSON: {exc}") from None
+    except RecursionError:  # `body` is any object, and may nest deeper than the decoder recurses
+        raise _Garbage("not the documented JSON: nested too deeply") from None
     try:
         if envelope.statusCode == 200:
             return msgspec.convert(envelope.body, _Credit, strict=True).credit

@@ -9,6 +9,7 @@ from uuid import UUID
 import msgspec
 import psycopg.errors
 from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.datastructures import Cookie
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -31,6 +32,7 @@ from app.clinic.schemas import (
     CreateClinic,
     CreatedClinic,
     CreateInvitation,
+    CreateKiosk,
     CreateRoom,
     CreateService,
     CreateTicket,
@@ -38,6 +40,8 @@ from app.clinic.schemas import (
     Forwarded,
     InvitationOut,
     InvitationResult,
+    KioskOut,
+    RegisteredKiosk,
     RoomOut,
     ServiceOut,
     StaffOut,
@@ -53,7 +57,7 @@ from app.clinic.schemas import (
 )
 from app.clinic.service import MANAGE_CLINICS
 from app.config import Settings
-from app.security import Passwords, code_hash
+from app.security import Passwords, code_hash, new_token, token_hash
 from app.users.repository import UsersRepository
 from app.users.service import code_refused
 from app.web.errors import conflict, error_response, forbidden, invalid_field, not_found
@@ -424,6 +428,57 @@ class ClinicsController(Controller):
         if not await clinics.revoke_invitation(clinic_id, invitation_id):
             raise not_found("Invitation not found")
 
+    # Kiosks (docs/clinic.md, "Kiosks and the daily quota") ----------------------------------------------------
+
+    @post("/{clinic_id:int}/kiosks", status_code=HTTP_201_CREATED, summary="Register this browser as a kiosk (admin)")
+    async def register_kiosk(
+        self,
+        clinic_id: FromPath[int],
+        data: JSONBody[CreateKiosk],
+        clinics: NamedDependency[ClinicRepository],
+        maybe_caller: NamedDependency[Principal | None],
+        settings: NamedDependency[Settings],
+    ) -> Response[RegisteredKiosk]:
+        """The token is answered once and set as the `kiosk` cookie of the calling browser (for this clinic's
+        API only); tickets asked with it draw from the whole daily quota."""
+        access = await service.require_admin(clinics, clinic_id, maybe_caller)
+        token = new_token()
+        created_by = maybe_caller.id if maybe_caller else None
+        kiosk = await clinics.create_kiosk(access.clinic_id, data.name, token_hash(token), created_by)
+        cookie = Cookie(
+            key=service.KIOSK_COOKIE,
+            value=token,
+            max_age=service.KIOSK_COOKIE_MAX_AGE,
+            path=f"/api/v1/clinics/{clinic_id}/",
+            httponly=True,
+            samesite="strict",
+            secure=settings.cookie_secure,
+        )
+        body = RegisteredKiosk(**msgspec.structs.asdict(kiosk), token=token)
+        return AppResponse(body, status_code=HTTP_201_CREATED, cookies=[cookie])
+
+    @get("/{clinic_id:int}/kiosks", summary="The clinic's registered kiosks (clinic admin)")
+    async def list_kiosks(
+        self,
+        clinic_id: FromPath[int],
+        clinics: NamedDependency[ClinicRepository],
+        maybe_caller: NamedDependency[Principal | None],
+    ) -> list[KioskOut]:
+        await service.require_admin(clinics, clinic_id, maybe_caller)
+        return await clinics.list_kiosks(clinic_id)
+
+    @delete("/{clinic_id:int}/kiosks/{kiosk_id:int}", status_code=HTTP_204_NO_CONTENT, summary="Revoke a kiosk (admin)")
+    async def revoke_kiosk(
+        self,
+        clinic_id: FromPath[int],
+        kiosk_id: FromPath[int],
+        clinics: NamedDependency[ClinicRepository],
+        maybe_caller: NamedDependency[Principal | None],
+    ) -> None:
+        await service.require_admin(clinics, clinic_id, maybe_caller)
+        if not await clinics.delete_kiosk(clinic_id, kiosk_id):
+            raise not_found("Kiosk not found")
+
     # Tickets (kiosk and reception) ------------------------------------------------------------------------------
 
     @post("/{clinic_id:int}/tickets", status_code=HTTP_201_CREATED, summary="Issue a ticket (kiosk or reception)")
@@ -435,14 +490,18 @@ class ClinicsController(Controller):
         clinics: NamedDependency[ClinicRepository],
         maybe_caller: NamedDependency[Principal | None],
         rate_limiter: NamedDependency[RateLimiter],
+        settings: NamedDependency[Settings],
         db: NamedDependency[AsyncConnection[Any]],
     ) -> TicketIssued:
         access = await service.clinic_access(clinics, clinic_id, maybe_caller)
-        if not access.is_staff:
+        origin = await service.ticket_origin(clinics, access, request, settings)
+        if origin == "online":
             await rate_limiter.hit_address(ANONYMOUS_CREATE, request)
 
         async def create() -> Response[Any]:
-            issued = await service.issue_ticket(db, clinics, access, data, maybe_caller)
+            issued = await service.issue_ticket(
+                db, clinics, access, data, maybe_caller, origin=origin, web_share=settings.web_ticket_share
+            )
             return Response(issued, status_code=HTTP_201_CREATED)
 
         return await idempotent(request, db, create)  # type: ignore[return-value]

@@ -18,6 +18,7 @@ from app.clinic.schemas import (
     ForwardedRow,
     InvitationOut,
     IssuedRow,
+    KioskOut,
     QueueSnapshot,
     RequeuedStep,
     RoomOut,
@@ -209,11 +210,13 @@ class ClinicRepository(Repository):
         origin: str,
         issued_by: UUID | None,
         public_token: str,
+        web_share: float = 0.0,
         now: datetime | None = None,
     ) -> IssuedRow | None:
         return await self.fetch_one(
             "issue_ticket",
             IssuedRow,
+            web_share=web_share,
             clinic_id=clinic_id,
             service_id=service_id,
             priority=priority,
@@ -223,6 +226,24 @@ class ClinicRepository(Repository):
             public_token=public_token,
             now=now,
         )
+
+    # Kiosks -------------------------------------------------------------------------------------------------
+
+    async def create_kiosk(self, clinic_id: int, name: str, token_hash: bytes, created_by: UUID | None) -> KioskOut:
+        row = await self.fetch_one(
+            "create_kiosk", KioskOut, clinic_id=clinic_id, name=name, token_hash=token_hash, created_by=created_by
+        )
+        assert row is not None
+        return row
+
+    async def list_kiosks(self, clinic_id: int) -> list[KioskOut]:
+        return await self.fetch_all("list_kiosks", KioskOut, clinic_id=clinic_id)
+
+    async def delete_kiosk(self, clinic_id: int, kiosk_id: int) -> bool:
+        return await self.fetch_value("delete_kiosk", clinic_id=clinic_id, kiosk_id=kiosk_id) is not None
+
+    async def use_kiosk(self, clinic_id: int, token_hash: bytes) -> bool:
+        return await self.fetch_value("use_kiosk", clinic_id=clinic_id, token_hash=token_hash) is not None
 
     async def waiting_ahead(self, step_id: int) -> int:
         return int(await self.fetch_value("waiting_ahead", step_id=step_id))

@@ -229,6 +229,23 @@ class Activated(msgspec.Struct):
 # Tickets ------------------------------------------------------------------------------------------------------
 
 
+class CreateKiosk(Strict):
+    name: Name
+
+
+class KioskOut(msgspec.Struct):
+    id: int
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class RegisteredKiosk(KioskOut):
+    """`token` is shown once; the registering browser also gets it as the `kiosk` cookie (docs/clinic.md)."""
+
+    token: str
+
+
 class CreateTicket(Strict):
     service_id: Id
     priority: Priority = "normal"

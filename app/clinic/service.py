@@ -3,6 +3,7 @@ calls and transitions with their live events, invitations and activation."""
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -10,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
+from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from psycopg import AsyncConnection
 
@@ -28,8 +30,9 @@ from app.clinic.schemas import (
 from app.config import Settings
 from app.mail.outbox import queue_mail
 from app.realtime.repository import publish
-from app.security import code_hash, new_numeric_code
+from app.security import code_hash, new_numeric_code, token_hash
 from app.users.repository import UsersRepository
+from app.web.client import client_address
 from app.web.errors import AppError, conflict, forbidden, invalid_field, not_found, status_conflict, unprocessable
 
 MANAGE_CLINICS = "clinics:manage"
@@ -37,6 +40,8 @@ INVITATION_TTL = 24 * 3600
 ACTIVATION_MAX_ATTEMPTS = 5
 INVITE_PURPOSE = "clinic-invite"
 PRIORITY_RANK = {"emergency": 3, "preferential": 2, "normal": 1}
+KIOSK_COOKIE = "kiosk"
+KIOSK_COOKIE_MAX_AGE = 400 * 24 * 3600  # the longest browsers keep a cookie
 
 
 def display_topic(clinic_id: int) -> str:
@@ -115,6 +120,30 @@ async def queue_changed(conn: AsyncConnection[Any], clinic_id: int, reason: str,
 # Tickets ----------------------------------------------------------------------------------------------------------
 
 
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+async def ticket_origin(
+    repo: ClinicRepository, access: Access, connection: ASGIConnection[Any, Any, Any, Any], settings: Settings
+) -> str:
+    """Who is asking for a ticket, which decides the quota it draws from (docs/clinic.md, "Kiosks and the daily
+    quota"): 'reception' (staff of the clinic) and 'totem' (one of the clinic's registered kiosks, by its cookie)
+    draw from the whole day; 'online' (anyone else) from the web share only. In development a client on this
+    machine counts as a registered kiosk, so the kiosk page and the tests work with no set-up."""
+    if access.is_staff:
+        return "reception"
+    token = connection.cookies.get(KIOSK_COOKIE)
+    if token and len(token) <= 100 and await repo.use_kiosk(access.clinic_id, token_hash(token)):
+        return "totem"
+    if not settings.production and _is_loopback(client_address(connection, settings)):
+        return "totem"
+    return "online"
+
+
 async def issue_ticket(
     conn: AsyncConnection[Any],
     repo: ClinicRepository,
@@ -122,9 +151,11 @@ async def issue_ticket(
     data: CreateTicket,
     caller: Principal | None,
     *,
+    origin: str,
+    web_share: float,
     now: datetime | None = None,
 ) -> TicketIssued:
-    reception = access.is_staff
+    reception = origin == "reception"
     if data.priority == "emergency" and not reception:
         raise forbidden("Only the reception may issue emergency tickets")
     service = await repo.service_for_ticket(access.clinic_id, data.service_id)
@@ -139,11 +170,17 @@ async def issue_ticket(
         service_id=service.id,
         priority=data.priority,
         patient_name=data.patient_name,
-        origin="reception" if reception else "totem",
+        origin=origin,
         issued_by=caller.id if caller is not None and reception else None,
         public_token=secrets.token_urlsafe(24),  # 192 random bits
+        web_share=web_share,
         now=now,
     )
+    if issued is None and origin == "online":
+        raise conflict(
+            "No more tickets of this service today for web clients: please use the clinic's kiosk or reception",
+            key="service_id",
+        )
     if issued is None:
         raise conflict("The service's daily ticket limit is reached", key="service_id")
     ahead = await repo.waiting_ahead(issued.step_id)

@@ -69,6 +69,7 @@ class UserOut(msgspec.Struct, kw_only=True):
 
 class CreatedUser(UserOut, omit_defaults=True, kw_only=True):
     generated_password: str | None = None
+    generated_password_shown: bool | None = None  # only on an Idempotency-Key replay: the password is not repeated
 
 
 class UserRole(msgspec.Struct):

@@ -36,6 +36,10 @@ def _trusted(address: str, proxies: tuple[str, ...]) -> bool:
     return ip is not None and any(ip in net for net in _networks(proxies))
 
 
+def is_trusted_proxy(address: str, settings: Settings) -> bool:
+    return bool(settings.trusted_proxies) and _trusted(address, settings.trusted_proxies)
+
+
 def client_address(connection: ASGIConnection[Any, Any, Any, Any], settings: Settings) -> str:
     peer = connection.client.host if connection.client else "unknown"
     if not settings.trusted_proxies or not _trusted(peer, settings.trusted_proxies):

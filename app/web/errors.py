@@ -151,7 +151,8 @@ def http_exception_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Res
     elif isinstance(exc, NotFoundException) and not detail:
         detail = "Not found"
     status = exc.status_code
-    if status == 413 or "too large" in detail.lower():
+    # Litestar words its body-size refusal in several ways; our own AppErrors say exactly what they mean.
+    if status == 413 or (not isinstance(exc, AppError) and "too large" in detail.lower()):
         status, detail = 413, "Request body too large"
     return _envelope(status, detail, extra, exc.headers)
 

@@ -3,14 +3,21 @@ creates nothing new; the same key with another body is a 409.
 
 The key is claimed in the request's own transaction, so a failed first attempt leaves nothing behind and a
 concurrent retry waits for the first to finish (see claim_idempotency_key in sql/web.sql).
+
+No secret rests in the stored response: a field shown only once (SHOWN_ONCE, a generated password) is left out
+of it, and the replay says so with `<field>_shown: true` instead (issue 11, finding 12). Everything else a
+creating endpoint answers is either public to its owner or already stored in its own table (a ticket's
+public_token must be, to be looked up), so replaying it to the same owner, key and body exposes nothing new.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
 from litestar.enums import MediaType
 from psycopg import AsyncConnection
@@ -21,6 +28,19 @@ from app.web.repository import WebRepository
 from app.web.responses import encode_json
 
 HEADER = "idempotency-key"
+SHOWN_ONCE = ("generated_password",)
+_DECODER = msgspec.json.Decoder(float_hook=Decimal)  # money stays exact through the round trip
+
+
+def _to_store(body: bytes) -> bytes:
+    """The response as it is stored for replays: without the fields that may be shown only once."""
+    if not any(f'"{name}"'.encode() in body for name in SHOWN_ONCE):
+        return body
+    document = _DECODER.decode(body)
+    for name in SHOWN_ONCE:
+        if document.pop(name, None) is not None:
+            document[f"{name}_shown"] = True
+    return encode_json(document)
 
 
 def _owner(request: Request[Any, Any, Any]) -> str:
@@ -47,7 +67,7 @@ async def idempotent(
     repository = WebRepository(conn)
     if await repository.claim_idempotency_key(owner, key, fingerprint):
         response = await create()
-        body = encode_json(response.content)
+        body = _to_store(encode_json(response.content))
         # Response.headers is a plain dict: the handler may have written "Location" in any letter case.
         location = next((str(v) for k, v in response.headers.items() if k.lower() == "location"), None)
         await repository.store_idempotent_response(owner, key, response.status_code, body, location)

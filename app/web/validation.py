@@ -87,18 +87,41 @@ def _message(exc: msgspec.ValidationError) -> str:
 # JSON numbers with a fraction become Decimal, exactly as written: money never passes through a float.
 _DOCUMENT_DECODER = msgspec.json.Decoder(float_hook=Decimal)
 
+# None of our documents nests deeper than a few levels. Deeper ones are refused before anything recursive
+# (msgspec's convert, to_builtins, our checks) walks them; msgspec's decoder itself raises RecursionError at about
+# a thousand levels, which decode_document turns into the same 400.
+MAX_DOCUMENT_DEPTH = 32
+_TOO_DEEP = "Malformed JSON: nested too deeply"
 
-def decode_strict(raw: bytes, struct_type: type[msgspec.Struct]) -> msgspec.Struct:
-    """Decode `raw` into `struct_type`, raising one 400 AppError that lists every problem."""
+
+def decode_document(raw: bytes | str) -> Any:
+    """The JSON document in `raw` (an HTTP body or a socket frame), or one 400 AppError: malformed, not UTF-8,
+    or nested too deeply. The one decoder every JSON input goes through, so none can raise anything else."""
     try:
-        document = _DOCUMENT_DECODER.decode(raw) if raw.strip() else None
+        return _DOCUMENT_DECODER.decode(raw)
     except msgspec.DecodeError as exc:
         raise AppError(400, f"Malformed JSON: {exc}") from None
     except UnicodeDecodeError:
         raise AppError(400, "Malformed JSON: not valid UTF-8") from None
     except RecursionError:
-        raise AppError(400, "Malformed JSON: nested too deeply") from None
-    return validate_document(document, struct_type)
+        raise AppError(400, _TOO_DEEP) from None
+
+
+def decode_strict(raw: bytes, struct_type: type[msgspec.Struct]) -> msgspec.Struct:
+    """Decode `raw` into `struct_type`, raising one 400 AppError that lists every problem."""
+    return validate_document(decode_document(raw) if raw.strip() else None, struct_type)
+
+
+def _nested_too_deeply(document: Any) -> bool:
+    """Whether `document` nests lists and objects deeper than MAX_DOCUMENT_DEPTH (iterative, never recursing)."""
+    pending = [(document, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, list | dict):
+            if depth > MAX_DOCUMENT_DEPTH:
+                return True
+            pending.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
 
 
 def _contains_nul(value: Any) -> bool:
@@ -120,6 +143,8 @@ def _contains_nul(value: Any) -> bool:
 def validate_document(document: Any, struct_type: type[msgspec.Struct]) -> msgspec.Struct:
     if not isinstance(document, dict):
         raise AppError(400, "The body must be a JSON object")
+    if _nested_too_deeply(document):
+        raise AppError(400, _TOO_DEEP)
     specs, forbid_unknown = _field_specs(struct_type)
     known = {spec.name for spec in specs}
     errors: list[FieldError] = []
