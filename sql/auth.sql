@@ -59,8 +59,9 @@ UNION ALL
 SELECT u.id, u.email, u.password_hash, u.active
 FROM resellers r
 JOIN users u ON u.id = r.user_id
+-- (Compared as char(11), the column's type: as text the comparison could not use resellers_cpf_key.)
 WHERE r.cpf = CASE WHEN :login ~ '^([0-9]{11}|[0-9]{3}\.[0-9]{3}\.[0-9]{3}-[0-9]{2})$'
-                   THEN translate(:login, '.-', '') END
+                   THEN translate(:login, '.-', '') END::char(11)
 LIMIT 1;
 
 -- name: update_password_hash
