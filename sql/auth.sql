@@ -83,7 +83,7 @@ WHERE NOT EXISTS (SELECT 1 FROM sessions s
 WITH login AS (
     SELECT lower(:login) AS email,
            CASE WHEN :login ~ '^([0-9]{11}|[0-9]{3}\.[0-9]{3}\.[0-9]{3}-[0-9]{2})$'
-                THEN translate(:login, '.-', '') END AS cpf
+                THEN translate(:login, '.-', '') END::char(11) AS cpf
 )
 SELECT coalesce(account.id::text, 'cpf:' || login.cpf, 'login:' || login.email) AS subject,
        account.id, account.email, account.password_hash, coalesce(account.active, false) AS active, account.state
@@ -96,6 +96,7 @@ LEFT JOIN LATERAL (
     SELECT u.id, u.email, u.password_hash, u.active, u.state
     FROM resellers r
     JOIN users u ON u.id = r.user_id
+    -- (Compared as char(11), the column's type: as text the comparison could not use resellers_cpf_key.)
     WHERE r.cpf = login.cpf
     LIMIT 1
 ) account ON true;

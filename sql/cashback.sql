@@ -46,9 +46,11 @@ SELECT (SELECT user_id FROM owner) AS reseller_id,
        (SELECT id FROM inserted) AS purchase_id;
 
 -- name: purchase_views
--- Purchases with their cashback, newest first: one purchase (:purchase_id), or one reseller's (:reseller_id),
--- optionally only the month starting on :month_start; NULL parameters do not filter. Keyset-paginated on
--- (purchased_on, id) descending; fetches :limit + 1 rows.
+-- One reseller's purchases with their cashback, newest first, optionally only the month starting on :month_start
+-- (NULL: every month). Keyset-paginated on (purchased_on, id) descending after (:after_date, :after_id) (NULL: the
+-- first page); fetches :limit + 1 rows. The missing bounds are written as infinities rather than `:x IS NULL OR`,
+-- so the one generic plan (psycopg prepares a statement after five executions) walks
+-- purchases_reseller_date_idx from the cursor down (tests/test_sql_plans.py). One purchase: purchase_view.
 -- The cashback of each purchase: the month total counts the reseller's purchases that are not 'Reprovado' in
 -- that calendar month (purchased_on is a calendar date, already in APP_TIMEZONE); the tier whose
 -- (lower_bound, upper_bound] holds the total gives the percent. A rejected purchase earns nothing (0 %, 0.00).
@@ -56,14 +58,44 @@ SELECT (SELECT user_id FROM owner) AS reseller_id,
 WITH chosen AS (
     SELECT p.id, p.code, p.value, p.purchased_on, p.status, p.reseller_id
     FROM purchases p
-    WHERE (:purchase_id::bigint IS NULL OR p.id = :purchase_id::bigint)
-      AND (:reseller_id::uuid IS NULL OR p.reseller_id = :reseller_id::uuid)
-      AND (:month_start::date IS NULL
-           OR (p.purchased_on >= :month_start::date
-               AND p.purchased_on < (:month_start::date + interval '1 month')::date))
-      AND (:after_date::date IS NULL OR (p.purchased_on, p.id) < (:after_date::date, :after_id::bigint))
+    WHERE p.reseller_id = :reseller_id::uuid
+      AND p.purchased_on >= COALESCE(:month_start::date, '-infinity'::date)
+      AND p.purchased_on < COALESCE((:month_start::date + interval '1 month')::date, 'infinity'::date)
+      AND (p.purchased_on, p.id) < (COALESCE(:after_date::date, 'infinity'::date),
+                                    COALESCE(:after_id::bigint, 9223372036854775807))
     ORDER BY p.purchased_on DESC, p.id DESC
     LIMIT :limit + 1
+), months AS (
+    SELECT DISTINCT c.reseller_id, date_trunc('month', c.purchased_on::timestamp)::date AS month_start
+    FROM chosen c
+), totals AS (
+    SELECT m.reseller_id, m.month_start,
+           COALESCE(sum(q.value) FILTER (WHERE q.status <> 'Reprovado'), 0) AS total
+    FROM months m
+    JOIN purchases q ON q.reseller_id = m.reseller_id
+                    AND q.purchased_on >= m.month_start
+                    AND q.purchased_on < (m.month_start + interval '1 month')::date
+    GROUP BY m.reseller_id, m.month_start
+)
+SELECT c.id, c.code, c.value, c.purchased_on AS date, c.status,
+       COALESCE(t.percent, 0.00) AS cashback_percent,
+       COALESCE(round(c.value * t.percent / 100, 2), 0.00) AS cashback_value
+FROM chosen c
+JOIN totals m ON m.reseller_id = c.reseller_id
+             AND m.month_start = date_trunc('month', c.purchased_on::timestamp)::date
+LEFT JOIN cashback_tiers t ON c.status <> 'Reprovado'
+                          AND m.total > t.lower_bound
+                          AND (t.upper_bound IS NULL OR m.total <= t.upper_bound)
+ORDER BY c.purchased_on DESC, c.id DESC;
+
+-- name: purchase_view
+-- One purchase with its cashback (the rule as in purchase_views), when :reseller_id owns it (or when :reseller_id
+-- is NULL: anyone's). The optional owner check filters the one row the primary key finds.
+WITH chosen AS (
+    SELECT p.id, p.code, p.value, p.purchased_on, p.status, p.reseller_id
+    FROM purchases p
+    WHERE p.id = :purchase_id::bigint
+      AND (:reseller_id::uuid IS NULL OR p.reseller_id = :reseller_id::uuid)
 ), months AS (
     SELECT DISTINCT c.reseller_id, date_trunc('month', c.purchased_on::timestamp)::date AS month_start
     FROM chosen c

@@ -29,9 +29,12 @@ WHERE u.id = :user_id;
 
 -- name: list_users
 -- The challenge's query: each user with its role and its claims, one row per user (users without claims
--- included), oldest first, optionally only one role. Keyset-paginated on (created_at, id); fetches :limit + 1.
+-- included), oldest first. Keyset-paginated on (created_at, id) after (:after_created_at, :after_id) (NULL: the
+-- first page, written as the lowest bound so the generic plan still walks users_created_at_idx from the
+-- cursor); fetches :limit + 1. The page is chosen first, its claims read per row. Of one role: list_users_by_role.
 SELECT u.id, u.name, u.email, u.bio, u.active, u.state, u.role_id, r.description AS role_description,
-       COALESCE(array_agg(c.description ORDER BY c.description) FILTER (WHERE c.id IS NOT NULL), '{}') AS claims,
+       ARRAY(SELECT c.description FROM user_claims uc JOIN claims c ON c.id = uc.claim_id
+             WHERE uc.user_id = u.id ORDER BY c.description) AS claims,
        ARRAY(SELECT c2.description FROM role_claims rc JOIN claims c2 ON c2.id = rc.claim_id
              WHERE rc.role_id = u.role_id AND c2.active
              UNION
@@ -41,12 +44,28 @@ SELECT u.id, u.name, u.email, u.bio, u.active, u.state, u.role_id, r.description
        u.created_at, u.updated_at
 FROM users u
 JOIN roles r ON r.id = u.role_id
-LEFT JOIN user_claims uc ON uc.user_id = u.id
-LEFT JOIN claims c ON c.id = uc.claim_id
-WHERE (:role_id::integer IS NULL OR u.role_id = :role_id::integer)
-  AND (:after_created_at::timestamptz IS NULL
-       OR (u.created_at, u.id) > (:after_created_at::timestamptz, :after_id::uuid))
-GROUP BY u.id, r.description
+WHERE (u.created_at, u.id) > (COALESCE(:after_created_at::timestamptz, '-infinity'::timestamptz),
+                              COALESCE(:after_id::uuid, '00000000-0000-0000-0000-000000000000'::uuid))
+ORDER BY u.created_at, u.id
+LIMIT :limit + 1;
+
+-- name: list_users_by_role
+-- list_users of one role (:role_id), walking users_role_created_idx (migrations/0016_plan_indexes.sql).
+SELECT u.id, u.name, u.email, u.bio, u.active, u.state, u.role_id, r.description AS role_description,
+       ARRAY(SELECT c.description FROM user_claims uc JOIN claims c ON c.id = uc.claim_id
+             WHERE uc.user_id = u.id ORDER BY c.description) AS claims,
+       ARRAY(SELECT c2.description FROM role_claims rc JOIN claims c2 ON c2.id = rc.claim_id
+             WHERE rc.role_id = u.role_id AND c2.active
+             UNION
+             SELECT c3.description FROM user_claims uc3 JOIN claims c3 ON c3.id = uc3.claim_id
+             WHERE uc3.user_id = u.id AND c3.active
+             ORDER BY 1) AS effective_claims,
+       u.created_at, u.updated_at
+FROM users u
+JOIN roles r ON r.id = u.role_id
+WHERE u.role_id = :role_id::integer
+  AND (u.created_at, u.id) > (COALESCE(:after_created_at::timestamptz, '-infinity'::timestamptz),
+                              COALESCE(:after_id::uuid, '00000000-0000-0000-0000-000000000000'::uuid))
 ORDER BY u.created_at, u.id
 LIMIT :limit + 1;
 

@@ -39,17 +39,16 @@ class CashbackRepository(Repository):
     async def purchase_views(
         self,
         *,
-        purchase_id: int | None = None,
-        reseller_id: UUID | None = None,
+        reseller_id: UUID,
         month_start: dt.date | None = None,
         after: tuple[dt.date, int] | None = None,
-        limit: int = 1,
+        limit: int,
     ) -> list[PurchaseOut]:
+        """One reseller's purchases, newest first (one statement per filter shape: see tests/test_sql_plans.py)."""
         after_date, after_id = after or (None, None)
         return await self.fetch_all(
             "purchase_views",
             PurchaseOut,
-            purchase_id=purchase_id,
             reseller_id=reseller_id,
             month_start=month_start,
             after_date=after_date,
@@ -59,8 +58,7 @@ class CashbackRepository(Repository):
 
     async def purchase_view(self, purchase_id: int, reseller_id: UUID | None) -> PurchaseOut | None:
         """One purchase with its cashback; when reseller_id is given, only if that reseller owns it."""
-        rows = await self.purchase_views(purchase_id=purchase_id, reseller_id=reseller_id, limit=1)
-        return rows[0] if rows else None
+        return await self.fetch_one("purchase_view", PurchaseOut, purchase_id=purchase_id, reseller_id=reseller_id)
 
     async def purchase_status(self, purchase_id: int, reseller_id: UUID | None) -> str | None:
         return await self.fetch_value("purchase_status", purchase_id=purchase_id, reseller_id=reseller_id)

@@ -64,8 +64,17 @@ class UsersRepository(Repository):
         self, *, role_id: int | None, after: tuple[datetime, UUID] | None, limit: int
     ) -> list[UserOut]:
         after_created_at, after_id = after or (None, None)
+        if role_id is None:  # one statement per filter shape (tests/test_sql_plans.py)
+            return await self.fetch_all(
+                "list_users", UserOut, after_created_at=after_created_at, after_id=after_id, limit=limit
+            )
         return await self.fetch_all(
-            "list_users", UserOut, role_id=role_id, after_created_at=after_created_at, after_id=after_id, limit=limit
+            "list_users_by_role",
+            UserOut,
+            role_id=role_id,
+            after_created_at=after_created_at,
+            after_id=after_id,
+            limit=limit,
         )
 
     async def user_role(self, user_id: UUID) -> UserRole | None:
