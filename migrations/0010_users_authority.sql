@@ -1,4 +1,4 @@
--- Account states and the last Administrador (users-auth.md, "Account states" and "Authority over other accounts").
+-- Account states and the last Administrador (docs/rules/users.md, "Account states" and "Authority over other accounts").
 -- `users.active` meant two things (deactivated, or invited and not yet activated); `state` says which, and
 -- `active` stays as the column every reader knows, now derived from it.
 -- depends: 0008_cashback

@@ -1,4 +1,4 @@
--- E-mail rules (users-auth.md, "E-mail addresses"; issue 11, finding 3): the address rule and "no line break in
+-- E-mail rules (docs/rules/users.md, "E-mail addresses"; issue 11, finding 3): the address rule and "no line break in
 -- any text that can reach a mail header" as constraints, and the sender's leases and failed messages.
 -- Rows stored before this migration that break a rule are reported (WARNING, with their ids), never rewritten:
 -- each constraint is added NOT VALID (new rows are checked at once) and validated only when no row breaks it;

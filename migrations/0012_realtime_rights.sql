@@ -1,4 +1,4 @@
--- Rights are live (realtime.md guarantee 7): what ends a session or takes a right away is announced to every
+-- Rights are live (docs/rules/realtime.md guarantee 7): what ends a session or takes a right away is announced to every
 -- server process, whichever code path (or a DBA in psql) did it, so open WebSockets lose the right at once.
 -- depends: 0011_mail_rules
 

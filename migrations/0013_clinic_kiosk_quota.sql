@@ -1,4 +1,4 @@
--- Kiosks and the daily quota (docs/clinic.md; issue 11, finding 6): the clinic's registered kiosks, and the
+-- Kiosks and the daily quota (docs/rules/clinic.md; issue 11, finding 6): the clinic's registered kiosks, and the
 -- count of the day's tickets taken by anonymous web clients, who draw from a share of the quota of their own.
 -- depends: 0012_realtime_rights
 

@@ -60,7 +60,7 @@ ORDER BY b.created_at DESC, b.id DESC
 LIMIT :limit + 1;
 
 -- name: lock_bidder_session
--- First statement of a bid (realtime.md guarantee 7): locks the bidder's session row FOR KEY SHARE (bids of one
+-- First statement of a bid (docs/rules/realtime.md guarantee 7): locks the bidder's session row FOR KEY SHARE (bids of one
 -- session do not wait for each other, but a logout's or revocation's DELETE waits for the bid in flight, so no
 -- bid commits after the session's end was answered) and refreshes its idle timer as a request does (a socket's
 -- bid is activity). Taken BEFORE the product's lock: a transaction that ends sessions and also writes products
@@ -233,7 +233,7 @@ RETURNING p.id, p.winner_id, p.winning_bid, p.auction_end, p.bid_count;
 -- Demo data: the id of a demo account that already exists.
 SELECT id FROM users WHERE lower(email) = lower(:email);
 
--- Account states (users-auth.md): what deactivating or deleting an account does to its auctions. The app runs
+-- Account states (docs/rules/users.md): what deactivating or deleting an account does to its auctions. The app runs
 -- these three in the transaction that deactivates the account, in this order, and announces each change.
 
 -- name: lock_auctions_of_user

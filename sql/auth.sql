@@ -9,7 +9,7 @@ RETURNING expires_at;
 
 -- name: session_principal
 -- The users behind live sessions or tokens (:token_hashes: one per request; many when the sockets' rights are
--- re-checked, realtime.md guarantee 7), with role and effective claims (the role's active claims plus the
+-- re-checked, docs/rules/realtime.md guarantee 7), with role and effective claims (the role's active claims plus the
 -- user's own) and the session's hash (the sockets keep it; it is never sent to a client). "Live" is
 -- session_is_live() (migration 0012) and an active account. Using a session refreshes its idle timer: those in
 -- :touch_hashes get last_seen_at refreshed at most once a minute (or every tenth of the idle timeout, when that is

@@ -219,7 +219,7 @@ SELECT ARRAY(SELECT service_id FROM staff_services
 
 -- name: active_staff_pairs
 -- Which of these (user, clinic) pairs (:user_ids[i], :clinic_ids[i]) are active staff now: the live re-check of
--- the queue sockets' right (realtime.md guarantee 7), one statement for every socket of a process.
+-- the queue sockets' right (docs/rules/realtime.md guarantee 7), one statement for every socket of a process.
 SELECT s.user_id, s.clinic_id
 FROM unnest(:user_ids::uuid[], :clinic_ids::bigint[]) AS asked (user_id, clinic_id)
 JOIN staff s ON s.user_id = asked.user_id AND s.clinic_id = asked.clinic_id AND s.active;
@@ -308,7 +308,7 @@ WHERE s.clinic_id = :clinic_id AND s.id = :service_id AND s.active;
 -- ticket and its first step, in one statement. The counter row's lock serializes concurrent kiosks of one
 -- service, so numbers are consecutive with no gap or duplicate; the DO UPDATE's WHERE refuses the number
 -- beyond max_per_day (nothing is returned then). Anonymous web tickets (:origin 'online') also stop at their
--- own share of the day, floor(max_per_day * :web_share), counted in web_issued (docs/clinic.md).
+-- own share of the day, floor(max_per_day * :web_share), counted in web_issued (docs/rules/clinic.md).
 WITH svc AS (
     SELECT s.id, s.clinic_id, s.prefix,
            COALESCE(s.max_per_day, 999) AS cap,

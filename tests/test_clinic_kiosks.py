@@ -1,4 +1,4 @@
-"""Kiosks and the daily quota (docs/clinic.md; issue 11, finding 6): anonymous internet clients draw from their
+"""Kiosks and the daily quota (docs/rules/clinic.md; issue 11, finding 6): anonymous internet clients draw from their
 own share of a service's daily tickets and cannot deny the clinic's patients theirs; reception and the clinic's
 registered kiosks draw from the whole quota."""
 

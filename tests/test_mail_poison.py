@@ -1,4 +1,4 @@
-"""E-mail addresses and the sender (users-auth.md, "E-mail addresses"): the address rule everywhere an address
+"""E-mail addresses and the sender (docs/rules/users.md, "E-mail addresses"): the address rule everywhere an address
 is accepted, no line break in any stored text that reaches a header, and a sender in which no message can block
 another: poison rows end `failed` for an operator (`app mail --failed`, `--retry`), mail queued behind them is
 delivered, an SMTP outage uses no attempts, and no transaction stays open during the SMTP exchange."""

@@ -1,7 +1,8 @@
-"""Rights are live (realtime.md guarantee 7, users-auth.md "Long-lived connections"): a socket's rights are its
-session's rights now. Whatever ends a session (logout, token revocation, deactivation, deletion) or takes a
-right away (removal from a clinic's staff) reaches the open sockets of that session or user on every process,
-also when the LISTEN connection was lost, and a bid's own transaction never accepts a bid of a dead session.
+"""Rights are live (docs/rules/realtime.md, guarantee 7; docs/rules/users.md, "Long-lived connections"): a
+socket's rights are its session's rights now. Whatever ends a session (logout, token revocation, deactivation,
+deletion) or takes a right away (removal from a clinic's staff) reaches the open sockets of that session or user
+on every process, also when the LISTEN connection was lost, and a bid's own transaction never accepts a bid of
+a dead session.
 
 Each test prints the delay it measured (`pytest -s`), from the answer of the request that ended the session to
 what the client then sees (the refusal of its next bid, or the close of its feed).

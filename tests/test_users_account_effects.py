@@ -1,4 +1,4 @@
-"""What ending sessions and closing accounts set off (users-auth.md "Account states"): a deactivated account's
+"""What ending sessions and closing accounts set off (docs/rules/users.md "Account states"): a deactivated account's
 bids are withdrawn and the runner-up leads (announced on the auction's socket), its auctions without bids are
 cancelled, deletion is refused while the account leads or sells with bids, and every path that ends a user's
 sessions (or removes them from a clinic's staff) frees their rooms and puts a called ticket back in the line."""
@@ -156,7 +156,7 @@ async def _logout(client: httpx.AsyncClient, smtp: SmtpServer, member: Account, 
         csrf = await cookie_login(browser, member)
         rooms = (await client.get(api(cid, "/rooms"), headers=admin.headers)).json()["items"]
         assert [room["occupied_by"] for room in rooms] == [member.id]
-        # Logging out frees the room even while the member's bearer token lives (clinic.md).
+        # Logging out frees the room even while the member's bearer token lives (docs/rules/clinic.md).
         response = await browser.post("/api/v1/users/logout", headers={"X-CSRF-Token": csrf})
         assert response.status_code == 200, response.text
 

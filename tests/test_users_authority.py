@@ -1,4 +1,4 @@
-"""Authority over other accounts (users-auth.md): changing another user's role, claims or state needs
+"""Authority over other accounts (docs/rules/users.md): changing another user's role, claims or state needs
 users:manage and every claim the target is assigned now and after the change; name and bio belong to their owner;
 the last active Administrador stays, enforced by the database; built-in claims are switched only by an actor
 assigned all four; every change and every refused attempt is in audit_log (issue 11, finding 2)."""

@@ -1,4 +1,4 @@
-"""Account states (users-auth.md): invited, active, deactivated, deleted. An invitation never takes an address
+"""Account states (docs/rules/users.md): invited, active, deactivated, deleted. An invitation never takes an address
 from its owner (finding 5: the reset code activates it, sign-up says so); codes never bring a deactivated account
 back (finding 4); authority deletes; ADMIN_EMAIL restores an Administrador only when none is active; the
 migration derives each stored account's state."""

@@ -2,9 +2,9 @@
 
 Served by the live-feed protocol (app/realtime/feed.py): refusals before accept (foreign Origin 403, unknown
 product 404, bad `since` 400), subscribe, snapshot (kind 6) or the replay after `?since=`, pump. Anyone may
-watch; a socket opened with a session may bid, for as long as that session lives (realtime.md guarantee 7: once
-it ends, the socket watches on anonymously, and a bid's own transaction checks the session anyway). Each frame is
-a bid placed in its own transaction on its own pooled connection.
+watch; a socket opened with a session may bid, for as long as that session lives (docs/rules/realtime.md,
+guarantee 7: once it ends, the socket watches on anonymously, and a bid's own transaction checks the session
+anyway). Each frame is a bid placed in its own transaction on its own pooled connection.
 
 Ordering: the pump is the only writer of the socket. Replies (kinds 2, 3) go through `reply`, and the
 bidder's acknowledgement goes through the hub like every other event: the bid event carries the socket's

@@ -43,7 +43,7 @@ def _money(value: Decimal) -> str:
 
 
 # The refusal of a bid whose session is over (logged out, revoked, expired, account deactivated or deleted):
-# HTTP 401, and kind 2 on a socket, the same text either way (realtime.md guarantee 7).
+# HTTP 401, and kind 2 on a socket, the same text either way (docs/rules/realtime.md guarantee 7).
 SESSION_ENDED = "Your session has ended: log in again to bid"
 
 

@@ -25,7 +25,7 @@ class Principal(msgspec.Struct, frozen=True):
     session_kind: str  # 'cookie' | 'bearer'
     claims: frozenset[str]
     # The SHA-256 of the session's token: what a long-lived socket re-checks its session by, and what a bid's
-    # transaction checks (realtime.md guarantee 7). Never part of a response.
+    # transaction checks (docs/rules/realtime.md guarantee 7). Never part of a response.
     session_hash: bytes
 
     def has(self, claim: str) -> bool:

@@ -428,7 +428,7 @@ class ClinicsController(Controller):
         if not await clinics.revoke_invitation(clinic_id, invitation_id):
             raise not_found("Invitation not found")
 
-    # Kiosks (docs/clinic.md, "Kiosks and the daily quota") ----------------------------------------------------
+    # Kiosks (docs/rules/clinic.md, "Kiosks and the daily quota") ----------------------------------------------------
 
     @post("/{clinic_id:int}/kiosks", status_code=HTTP_201_CREATED, summary="Register this browser as a kiosk (admin)")
     async def register_kiosk(

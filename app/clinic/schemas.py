@@ -241,7 +241,7 @@ class KioskOut(msgspec.Struct):
 
 
 class RegisteredKiosk(KioskOut):
-    """`token` is shown once; the registering browser also gets it as the `kiosk` cookie (docs/clinic.md)."""
+    """`token` is shown once; the registering browser also gets it as the `kiosk` cookie (docs/rules/clinic.md)."""
 
     token: str
 

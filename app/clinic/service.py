@@ -130,7 +130,7 @@ def _is_loopback(address: str) -> bool:
 async def ticket_origin(
     repo: ClinicRepository, access: Access, connection: ASGIConnection[Any, Any, Any, Any], settings: Settings
 ) -> str:
-    """Who is asking for a ticket, which decides the quota it draws from (docs/clinic.md, "Kiosks and the daily
+    """Who is asking for a ticket, which decides the quota it draws from (docs/rules/clinic.md, "Kiosks and the daily
     quota"): 'reception' (staff of the clinic) and 'totem' (one of the clinic's registered kiosks, by its cookie)
     draw from the whole day; 'online' (anyone else) from the web share only. In development a client on this
     machine counts as a registered kiosk, so the kiosk page and the tests work with no set-up."""

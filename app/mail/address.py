@@ -1,4 +1,4 @@
-"""The e-mail address rule (users-auth.md, "E-mail addresses"): one function, used wherever an address is
+"""The e-mail address rule (docs/rules/users.md, "E-mail addresses"): one function, used wherever an address is
 accepted (request bodies, settings) and again by the sender before a message is built.
 
 Accepted is what the mailer can send verbatim and every mail server reads the same way: a dot-atom local part

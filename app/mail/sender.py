@@ -4,7 +4,7 @@ A row is *leased* (a short statement, committed at once) and sent outside any da
 is written afterwards in its own short transaction. Two processes never lease the same row, and a process that
 dies mid-send leaves a lease that expires, so the message is tried again.
 
-Outcomes (users-auth.md, "E-mail addresses"):
+Outcomes (docs/rules/users.md, "E-mail addresses"):
 - delivered: marked sent;
 - transient (the server unreachable, a timeout, a 4xx reply, a refusal that is not about this message): retried
   with capped back-off for as long as it takes, without using the message's attempts (an outage loses nothing);

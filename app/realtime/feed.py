@@ -13,7 +13,7 @@
 4. Accept; send the snapshot or the replay. A feed whose subject is already over sends its final message and
    closes normally (1000).
 5. Pump the topic's events and the replies in order; hand each inbound frame to `Feed.receive`.
-6. Rights are live (realtime.md guarantee 7): a socket with a session registers with the process's
+6. Rights are live (docs/rules/realtime.md guarantee 7): a socket with a session registers with the process's
    RightsWatch (app/realtime/rights.py), so `LiveSocket.principal` is the session's principal *now*. When the
    session ends or the right goes, a feed that needs them (Rights.REQUIRED) is closed with 4401 (session ended)
    or 4403 (right lost) and receives nothing more; a public feed (Rights.OPTIONAL) stays open as an anonymous

@@ -1,5 +1,5 @@
-"""Rights are live (realtime.md guarantee 7): the sockets of this process that act for a session are re-checked
-against the database, together, whenever their rights may have changed.
+"""Rights are live (docs/rules/realtime.md, guarantee 7): the sockets of this process that act for a session are
+re-checked against the database, together, whenever their rights may have changed.
 
 - Told at once: database triggers (migration 0012) announce on the hub's channel, topic `rights`, the users
   whose sessions ended (logout, revocation, password change or reset, deactivation, deletion, expiry clean-up)

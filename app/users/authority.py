@@ -1,4 +1,4 @@
-"""Changes to accounts and claims by someone with authority over them (users-auth.md, "Authority over other
+"""Changes to accounts and claims by someone with authority over them (docs/rules/users.md, "Authority over other
 accounts").
 
 Changing a user's role, claims or state needs users:manage and every claim the target is assigned now and after

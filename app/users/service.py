@@ -1,5 +1,5 @@
 """Rules of the users area that are logic rather than SQL: who may grant what, account creation, and the
-transitions of "Account states" (users-auth.md) with what follows from each."""
+transitions of "Account states" (docs/rules/users.md) with what follows from each."""
 
 from __future__ import annotations
 

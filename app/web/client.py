@@ -1,5 +1,5 @@
 """The client's address: the socket peer, or X-Forwarded-For when the peer is a trusted proxy; and the client's
-rate-limit bucket (users-auth.md, "Rate limits")."""
+rate-limit bucket (docs/rules/users.md, "Rate limits")."""
 
 from __future__ import annotations
 

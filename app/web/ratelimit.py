@@ -4,7 +4,7 @@ Hits are counted on their own short connection and committed at once: a refused 
 though its request's transaction rolls back.
 
 Clients are counted by bucket (app/web/client.py: an IPv4 address or an IPv6 /64). Password checks follow
-users-auth.md, "Rate limits": only failures count, per client and per (account, client) pair, and a browser
+docs/rules/users.md, "Rate limits": only failures count, per client and per (account, client) pair, and a browser
 with a device cookie for the account is a client of its own (app/auth/device.py). See docs/security.md.
 """
 

@@ -40,8 +40,8 @@ CLOSE_NORMAL = 1000  # the feed's subject is over (a finished auction)
 CLOSE_GOING_AWAY = 1001  # this process is stopping: reconnect (to another one)
 CLOSE_POLICY = 1008  # refused before accept where the server cannot answer with an HTTP status
 CLOSE_TRY_AGAIN_LATER = 1013  # too slow a reader, or the database unavailable: reconnect shortly
-CLOSE_SESSION_ENDED = 4401  # the session the feed needs ended or expired (realtime.md guarantee 7)
-CLOSE_RIGHT_LOST = 4403  # the right that opened the feed was taken away (realtime.md guarantee 7)
+CLOSE_SESSION_ENDED = 4401  # the session the feed needs ended or expired (docs/rules/realtime.md guarantee 7)
+CLOSE_RIGHT_LOST = 4403  # the right that opened the feed was taken away (docs/rules/realtime.md guarantee 7)
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _ERROR_KEY = "app.socket_error"

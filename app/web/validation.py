@@ -206,7 +206,7 @@ async def validate_body(request: Request[Any, Any, Any]) -> None:
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if content_type not in ("application/json", "") and not content_type.endswith("+json"):
         raise AppError(415, "Send the body as application/json")
-    # `localhost` alone is an e-mail domain in development only (users-auth.md, "E-mail addresses").
+    # `localhost` alone is an e-mail domain in development only (docs/rules/users.md, "E-mail addresses").
     development = localhost_allowed.set(not request.app.state.settings.production)
     try:
         value = decode_strict(await request.body(), struct_type)
