@@ -23,8 +23,10 @@ WHERE id IN (
 RETURNING id, to_address, subject, body, attempts, deferrals;
 
 -- name: mark_mail_sent
+-- Delivered: the body goes (it may hold a one-time code, which no row keeps in clear once it has reached its
+-- owner); the row stays a while as the record of what was sent to whom, and when.
 UPDATE outbox
-SET sent_at = now(), attempts = attempts + 1, leased_until = NULL, last_error = NULL
+SET sent_at = now(), attempts = attempts + 1, leased_until = NULL, last_error = NULL, body = ''
 WHERE id = :id AND sent_at IS NULL;
 
 -- name: defer_mail
