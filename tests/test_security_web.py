@@ -4,20 +4,15 @@ ALLOWED_ORIGINS opens it, and production mode refusing the development secret an
 
 from __future__ import annotations
 
-import re
-import uuid
-from typing import Any
-
 import httpx
 import pytest
-from litestar.routes import HTTPRoute, WebSocketRoute
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from app.auth.principal import SESSION_COOKIE
 from app.config import DEVELOPMENT_SECRET, ConfigError, Settings, settings_from_env
 from app.main import create_app
-from tests.clinic_support import create_clinic, create_service
+from tests.security_support import fill_path, public_things, route_table
 from tests.support import (
     Account,
     RunningServer,
@@ -27,38 +22,9 @@ from tests.support import (
     serve_app,
     with_settings,
 )
-from tests.test_auctions_support import create_auction
 
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 FOREIGN = "https://evil.example"
-_PARAM = re.compile(r"{(\w+):(\w+)}")
-
-
-def _routes(app: Any) -> tuple[list[tuple[str, str]], list[str]]:
-    """(method, path) of every HTTP route and the path of every WebSocket route, from the app's route table."""
-    http: list[tuple[str, str]] = []
-    sockets: list[str] = []
-    for route in app.routes:
-        if isinstance(route, WebSocketRoute):
-            sockets.append(route.path)
-        elif isinstance(route, HTTPRoute):
-            for handler in route.route_handlers:
-                for method in sorted(handler.http_methods):
-                    if method not in ("HEAD", "OPTIONS") and (method, route.path) not in http:
-                        http.append((method, route.path))
-    return http, sockets
-
-
-def _fill(template: str, values: dict[str, str]) -> str:
-    """Path parameters by name when the test has a real one, otherwise any value of the right type."""
-    by_type = {"int": "1", "uuid": str(uuid.uuid4()), "str": "x", "path": "x"}
-    return _PARAM.sub(lambda m: values.get(m.group(1), by_type[m.group(2)]), template)
-
-
-async def _public_things(client: httpx.AsyncClient, admin: Account) -> dict[str, str]:
-    clinic = await create_clinic(client, admin)
-    await create_service(client, admin, clinic["id"], "HD")
-    return {"clinic_id": str(clinic["id"]), "product_id": await create_auction(client, admin)}
 
 
 # CSRF ---------------------------------------------------------------------------------------------------------
@@ -69,12 +35,12 @@ async def test_every_unsafe_route_refuses_a_cookie_session_without_the_csrf_toke
 ) -> None:
     account = await create_account(client)
     token = await cookie_login(client, account)
-    http, _ = _routes(server.app)
+    http, _ = route_table(server.app)
     unsafe = [(m, p) for m, p in http if m in UNSAFE]
     assert len(unsafe) >= 30, unsafe
     values = {"user_id": account.id}
     for method, template in unsafe:
-        url = _fill(template, values)
+        url = fill_path(template, values)
         for headers in ({}, {"X-CSRF-Token": "forged"}, {"X-CSRF-Token": token + "x"}):
             response = await client.request(method, url, json={}, headers=headers)
             body = assert_envelope(response, 403)
@@ -95,12 +61,12 @@ async def test_every_unsafe_route_refuses_a_cookie_session_without_the_csrf_toke
 async def test_every_websocket_refuses_a_foreign_origin(
     server: RunningServer, client: httpx.AsyncClient, admin: Account
 ) -> None:
-    values = await _public_things(client, admin)
-    _, sockets = _routes(server.app)
+    values = await public_things(client, admin)
+    _, sockets = route_table(server.app)
     assert len(sockets) >= 3, sockets
     own_origin = server.url
     for template in sockets:
-        url = server.ws_url + _fill(template, values)
+        url = server.ws_url + fill_path(template, values)
         with pytest.raises(InvalidStatus) as refused:
             async with connect(url, origin=FOREIGN, additional_headers=admin.headers, open_timeout=10):  # type: ignore[arg-type]
                 pass
@@ -127,13 +93,13 @@ def _assert_security_headers(response: httpx.Response, where: str) -> None:
 async def test_security_headers_on_every_get_route_and_on_errors(
     server: RunningServer, client: httpx.AsyncClient, admin: Account
 ) -> None:
-    values = await _public_things(client, admin)
-    http, _ = _routes(server.app)
+    values = await public_things(client, admin)
+    http, _ = route_table(server.app)
     pages = 0
     for method, template in http:
         if method != "GET":
             continue
-        url = _fill(template, values | {"file_path": "clinic/tv.js"})
+        url = fill_path(template, values | {"file_path": "clinic/tv.js"})
         for headers in ({}, admin.headers):
             response = await client.get(url, headers=headers)
             _assert_security_headers(response, f"GET {template} -> {response.status_code}")

@@ -188,28 +188,37 @@ def validate_document(document: Any, struct_type: type[msgspec.Struct]) -> msgsp
 
 
 @cache
-def _body_type(handler: Any) -> type[msgspec.Struct] | None:
+def _body_type(handler: Any) -> tuple[type[msgspec.Struct], bool] | None:
+    """The Struct a handler's `data` is declared as, and whether the body may be left out (`X | None`)."""
     parameter = handler.parsed_fn_signature.parameters.get("data")
     if parameter is None:
         return None
     annotation = parameter.annotation
     if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct):
-        return annotation
+        return annotation, False
+    members = [arg for arg in get_args(annotation) if arg is not type(None)]
+    if len(members) == 1 and isinstance(members[0], type) and issubclass(members[0], msgspec.Struct):
+        return members[0], True
     return None
 
 
 async def validate_body(request: Request[Any, Any, Any]) -> None:
-    """before_request hook: strict validation of JSON bodies declared as a msgspec Struct."""
-    struct_type = _body_type(request.route_handler)
-    if struct_type is None:
+    """before_request hook: strict validation of JSON bodies declared as a msgspec Struct (or `Struct | None`,
+    where an empty body stays None: any other body is judged here too, never by Litestar's own decoder)."""
+    declared = _body_type(request.route_handler)
+    if declared is None:
         return
+    struct_type, optional = declared
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if content_type not in ("application/json", "") and not content_type.endswith("+json"):
         raise AppError(415, "Send the body as application/json")
+    raw = await request.body()
+    if optional and not raw.strip():
+        return
     # `localhost` alone is an e-mail domain in development only (docs/rules/users.md, "E-mail addresses").
     development = localhost_allowed.set(not request.app.state.settings.production)
     try:
-        value = decode_strict(await request.body(), struct_type)
+        value = decode_strict(raw, struct_type)
     finally:
         localhost_allowed.reset(development)
     # Hand Litestar the normalized document instead of re-reading the raw body.
