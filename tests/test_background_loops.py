@@ -11,8 +11,8 @@ from psycopg import sql
 from app.config import Settings
 from app.maintenance import prune_once
 from tests.clinic_support import api, create_clinic, open_desk
-from tests.support import Account, RunningServer, eventually
-from tests.test_auctions_support import create_auction
+from tests.support import Account, RunningServer, eventually, new_user
+from tests.test_auctions_support import create_auction, http_bid, watching
 
 POISON = """
 CREATE FUNCTION refuse_poisoned_row() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -82,3 +82,17 @@ async def test_a_desk_that_cannot_be_freed_does_not_keep_other_expired_sessions_
     for account in (stuck, other):  # both sessions ended all the same
         response = await client.get("/api/v1/users/me", headers=account.account.headers)
         assert response.status_code == 401, response.text
+
+
+async def test_a_malformed_notification_does_not_stop_the_live_feeds(
+    server: RunningServer, client: httpx.AsyncClient, admin: Account, settings: Settings
+) -> None:
+    product = await create_auction(client, admin)
+    bidder = await new_user(client)
+    async with watching(server.ws_url, product) as watcher:
+        await watcher.wait_kind(6)
+        async with await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True) as conn:
+            for junk in ("not json", '{"topic": 5}', "[]", '{"topic": "product:x", "seq": "one"}'):
+                await conn.execute("SELECT pg_notify('events', %s)", [junk])
+        assert (await http_bid(client, bidder, product, 150)).status_code == 201
+        await watcher.wait_kind(4)
