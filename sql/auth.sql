@@ -60,18 +60,23 @@ DELETE FROM sessions WHERE user_id = :user_id;
 
 -- name: delete_expired_sessions
 -- Expired and idle-expired sessions go; returns the users this left without a live session (the snapshot
--- still holds the deleted rows, but none of them is live).
+-- still holds the deleted rows, but none of them is live). One look-up per user of a deleted session
+-- (sessions_user_id_idx, LATERAL ... LIMIT 1), not an anti-join that reads every session (docs/performance.md,
+-- "Plans").
 WITH gone AS (
     DELETE FROM sessions
     WHERE expires_at <= now()
        OR (kind = 'cookie' AND last_seen_at <= now() - make_interval(secs => :idle_seconds))
     RETURNING user_id
 )
-SELECT DISTINCT g.user_id
-FROM gone g
-WHERE NOT EXISTS (SELECT 1 FROM sessions s
-                  WHERE s.user_id = g.user_id AND s.expires_at > now()
-                    AND (s.kind = 'bearer' OR s.last_seen_at > now() - make_interval(secs => :idle_seconds)));
+SELECT g.user_id
+FROM (SELECT DISTINCT user_id FROM gone) g
+LEFT JOIN LATERAL (SELECT true AS live
+                   FROM sessions s
+                   WHERE s.user_id = g.user_id AND s.expires_at > now()
+                     AND (s.kind = 'bearer' OR s.last_seen_at > now() - make_interval(secs => :idle_seconds))
+                   LIMIT 1) still ON true
+WHERE still.live IS NULL;
 
 -- name: login_candidate
 -- The account a login names, by e-mail (any letter case), with the address as stored (mail goes there, not to

@@ -219,10 +219,12 @@ SELECT ARRAY(SELECT service_id FROM staff_services
 
 -- name: active_staff_pairs
 -- Which of these (user, clinic) pairs (:user_ids[i], :clinic_ids[i]) are active staff now: the live re-check of
--- the queue sockets' right (docs/rules/realtime.md guarantee 7), one statement for every socket of a process.
+-- the queue sockets' right (docs/rules/realtime.md, guarantee 7), one statement for every socket of a process. The
+-- `= ANY` lets the generic plan read the asked users' rows by staff_user_id_idx (docs/performance.md, "Plans").
 SELECT s.user_id, s.clinic_id
 FROM unnest(:user_ids::uuid[], :clinic_ids::bigint[]) AS asked (user_id, clinic_id)
-JOIN staff s ON s.user_id = asked.user_id AND s.clinic_id = asked.clinic_id AND s.active;
+JOIN staff s ON s.user_id = asked.user_id AND s.clinic_id = asked.clinic_id AND s.active
+WHERE s.user_id = ANY(:user_ids::uuid[]);
 
 -- name: is_active_staff
 SELECT EXISTS (SELECT 1 FROM staff WHERE clinic_id = :clinic_id AND user_id = :user_id AND active) AS found;

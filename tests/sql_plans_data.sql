@@ -4,10 +4,15 @@
 -- to each other without lookups. Run once, in one transaction, on a private copy of the migrated schema.
 
 -- Users and what hangs off them ---------------------------------------------------------------------------------
-INSERT INTO users (id, name, email, password_hash, role_id, created_at, updated_at)
-SELECT md5('user' || g)::uuid, 'User ' || g, 'user' || g || '@example.com', 'hash',
+-- Account states: 2% deactivated, 0.5% invited (no password yet), 0.5% deleted (anonymised), the rest active.
+INSERT INTO users (id, name, email, password_hash, role_id, created_at, updated_at, state, deleted_at)
+SELECT md5('user' || g)::uuid, 'User ' || g, 'user' || g || '@example.com',
+       CASE WHEN g % 200 = 3 THEN NULL ELSE 'hash' END,
        CASE WHEN g % 1000 = 0 THEN 1 WHEN g % 100 = 0 THEN 2 WHEN g % 500 = 1 THEN 3 ELSE 4 END,
-       now() - make_interval(mins => 100000 - g), now()
+       now() - make_interval(mins => 100000 - g), now(),
+       CASE WHEN g % 200 = 3 THEN 'invited' WHEN g % 200 = 5 THEN 'deleted' WHEN g % 50 = 7 THEN 'deactivated'
+            ELSE 'active' END,
+       CASE WHEN g % 200 = 5 THEN now() END
 FROM generate_series(1, 100000) g;
 
 INSERT INTO user_claims (user_id, claim_id)
@@ -36,9 +41,14 @@ SELECT 'login:address:10.0.' || (g % 250) || '.' || (g / 250),
        date_trunc('minute', now()) - make_interval(mins => g % 1500), 1 + g % 5
 FROM generate_series(1, 100000) g;
 
-INSERT INTO outbox (to_address, subject, body, created_at, attempts, next_attempt_at, sent_at)
-SELECT 'user' || g || '@example.com', 'Subject', 'Body', now() - make_interval(secs => 30 * g), 1,
-       now() - make_interval(secs => 30 * g), CASE WHEN g % 1000 <> 0 THEN now() - make_interval(secs => 30 * g) END
+-- Almost all sent; of the 100 unsent, half failed for good (kept for an operator), a tenth leased by a sender.
+INSERT INTO outbox (to_address, subject, body, created_at, attempts, next_attempt_at, sent_at, failed_at,
+                    leased_until, deferrals)
+SELECT 'user' || g || '@example.com', 'Subject', 'Body', now() - make_interval(secs => 30 * g),
+       CASE WHEN g % 2000 = 0 THEN 5 ELSE 1 END,
+       now() - make_interval(secs => 30 * g), CASE WHEN g % 1000 <> 0 THEN now() - make_interval(secs => 30 * g) END,
+       CASE WHEN g % 2000 = 0 THEN now() - make_interval(secs => 30 * g) END,
+       CASE WHEN g % 10000 = 1000 THEN now() + interval '1 minute' END, CASE WHEN g % 1000 = 0 THEN 1 ELSE 0 END
 FROM generate_series(1, 100000) g;
 
 INSERT INTO idempotency_keys (owner, key, request_hash, status_code, response, created_at)
@@ -59,9 +69,11 @@ SELECT md5('product' || g)::uuid, md5('user' || (1 + g % 5000))::uuid, 'Product 
        now() - make_interval(mins => 20000 - g)
 FROM generate_series(1, 20000) g;
 
-INSERT INTO bids (product_id, bidder_id, bid_amount, created_at)
+-- The bids of the deactivated and deleted accounts are withdrawn, not deleted (0015_account_side_effects).
+INSERT INTO bids (product_id, bidder_id, bid_amount, created_at, withdrawn_at)
 SELECT md5('product' || (1 + g % 20000))::uuid, md5('user' || (1 + g % 100000))::uuid, 100 + g / 20000,
-       now() - make_interval(secs => 100000 - g)
+       now() - make_interval(secs => 100000 - g),
+       CASE WHEN (1 + g % 100000) % 50 = 7 OR (1 + g % 100000) % 200 = 5 THEN now() END
 FROM generate_series(1, 100000) g;
 
 INSERT INTO topic_seq (topic, last_seq)
@@ -93,8 +105,13 @@ SELECT 1 + g % 20, md5('user' || (80000 + g))::uuid, 'user' || (80000 + g) || '@
        sha256(('invite' || g)::bytea), now() + interval '1 day', CASE WHEN g % 10 <> 0 THEN now() END
 FROM generate_series(1, 5000) g;
 
-INSERT INTO ticket_counters (clinic_id, service_id, day, last_number)
-SELECT 1 + (s - 1) / 5, s, current_date - d, 5 FROM generate_series(1, 100) s, generate_series(0, 199) d;
+INSERT INTO ticket_counters (clinic_id, service_id, day, last_number, web_issued)
+SELECT 1 + (s - 1) / 5, s, current_date - d, 5, 1 FROM generate_series(1, 100) s, generate_series(0, 199) d;
+
+-- A few registered kiosks per clinic (an admin registers each device).
+INSERT INTO clinic_kiosks (clinic_id, name, token_hash, created_by, last_used_at)
+SELECT 1 + g % 20, 'Kiosk ' || g, sha256(('kiosk' || g)::bytea), md5('user' || (90000 + g))::uuid, now()
+FROM generate_series(1, 60) g;
 
 INSERT INTO tickets (id, public_token, clinic_id, service_id, code, number, day, priority, issued_at, origin)
 OVERRIDING SYSTEM VALUE

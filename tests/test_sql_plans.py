@@ -37,6 +37,7 @@ SMALL_TABLES = {
     "clinics",  # tens of clinics
     "services",  # a few per clinic
     "rooms",  # a few per clinic
+    "clinic_kiosks",  # a few registered devices per clinic (its indexes serve every statement once it grows)
 }
 
 # Statements whose job is to read a whole table, with why ("file:statement": reason).
@@ -121,6 +122,10 @@ _BY_TYPE: dict[str, Any] = {
     "date": dt.date(2026, 1, 1),
     "integer[]": [1, 2],
     "bigint[]": [1, 2],
+    "uuid[]": ["00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-000000000002"],
+    "text[]": ["x", "y"],
+    "bytea[]": [b"\x00", b"\x01"],
+    "timestamp with time zone[]": [dt.datetime(2026, 1, 15, tzinfo=dt.UTC)] * 2,
 }
 
 
