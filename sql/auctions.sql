@@ -1,5 +1,5 @@
 -- Auctions (docs/rules/auctions.md): products, bids, closing. Events of an auction go to topic 'product:<id>' through
--- sql/realtime.sql (publish_event) in the same transaction as the change they announce.
+-- publish_event() (migrations/0018_publish_event.sql) in the same transaction as the change they announce.
 -- Time checks use clock_timestamp(), not now(): a transaction that waited for a product's row lock must judge
 -- "has the auction ended?" at the moment it holds the lock, not when it began.
 
@@ -92,13 +92,17 @@ SELECT id FROM products WHERE id = :product_id FOR UPDATE;
 -- The rest of a bid, in one statement, run right after lock_product in the same transaction: judges the bid on
 -- the locked row at this moment (clock_timestamp()), and when accepted records the bid, moves the product's
 -- leading bid, counters and (anti-sniping: a bid within extend_seconds of the end moves the end to
--- at + extend_seconds) its end, and publishes the events as publish_event in sql/realtime.sql does: the topic's
--- next seq(s) from topic_seq, the event rows (kind 4 with :origin when given; plus kind 7 when the end moved),
--- and one NOTIFY per event in seq order (delivered only if the transaction commits).
+-- at + extend_seconds) its end, and publishes its events with publish_event() (migrations/0018_publish_event.sql,
+-- the function sql/realtime.sql's publish_event calls too): kind 4 with :origin when given, then kind 7 when the
+-- end moved. Their shapes are NewBid and Extended in app/auctions/wire.py (tests/test_auctions_wire.py checks
+-- these payloads against them); SQL builds them because their fields (the bid's id, the moved end) exist only
+-- inside this statement, and the bid stays one round trip.
 -- outcome is 'session_ended' (the bidder's session :session_hash is no longer live, or its account no longer
 -- active: checked here, in the bid's own transaction, whatever the socket or request believed), 'accepted',
 -- 'closed' (not open any more), 'ended' (end passed, not yet closed by the closer), 'own_auction' or 'too_low';
--- minimum is the smallest acceptable amount before this bid; seq is the kind 4 event's. No row: unknown product.
+-- minimum is the smallest acceptable amount before this bid; seq is the kind 4 event's; published counts the
+-- events (reading both CTEs is what runs them: a CTE without data-modifying statements runs only when read).
+-- No row: unknown product.
 WITH locked AS (
     SELECT p.id, p.seller_id, p.status, p.baseprice, p.min_increment, p.auction_end, p.extend_seconds,
            CASE WHEN p.current_bid IS NULL THEN p.baseprice
@@ -145,42 +149,30 @@ WITH locked AS (
     FROM accepted a
     WHERE p.id = a.id
     RETURNING p.id
-), next AS (
-    INSERT INTO topic_seq AS ts (topic, last_seq)
-    SELECT a.topic, CASE WHEN a.extended THEN 2 ELSE 1 END FROM accepted a
-    ON CONFLICT (topic) DO UPDATE SET last_seq = ts.last_seq + excluded.last_seq
-    RETURNING last_seq
-), event AS (
-    INSERT INTO events (topic, seq, payload)
-    SELECT a.topic,
-           n.last_seq - CASE WHEN a.extended THEN 1 ELSE 0 END,
-           jsonb_build_object('kind', 4, 'amount', :amount::numeric, 'user_id', :bidder_id::uuid, 'bid_id', b.id,
-                              'ends_at', a.new_end,
-                              'minimum_bid', GREATEST(a.baseprice, :amount::numeric + a.min_increment))
-           || CASE WHEN :origin::text IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('origin', :origin::text) END
-    FROM accepted a, next n, bid b
-    UNION ALL
-    SELECT a.topic, n.last_seq,
-           jsonb_build_object('kind', 7, 'ends_at', a.new_end,
-                              'message', 'A late bid extended the auction by ' || a.extend_seconds || ' s')
-    FROM accepted a, next n
+), new_bid AS (
+    SELECT publish_event(a.topic,
+                         jsonb_build_object('kind', 4, 'amount', :amount::numeric, 'user_id', :bidder_id::uuid,
+                                            'bid_id', b.id, 'ends_at', a.new_end,
+                                            'minimum_bid', GREATEST(a.baseprice, :amount::numeric + a.min_increment))
+                         || CASE WHEN :origin::text IS NULL THEN '{}'::jsonb
+                                 ELSE jsonb_build_object('origin', :origin::text) END) AS seq
+    FROM accepted a, bid b
+), extension AS (
+    -- Joined to new_bid so that kind 4 is published (numbered and notified) before kind 7.
+    SELECT publish_event(a.topic,
+                         jsonb_build_object('kind', 7, 'ends_at', a.new_end,
+                                            'message', 'A late bid extended the auction by ' || a.extend_seconds
+                                                       || ' s')) AS seq
+    FROM accepted a, new_bid n
     WHERE a.extended
-    RETURNING topic, seq, payload
-), notified AS (
-    SELECT pg_notify('events',
-                     CASE WHEN octet_length(e.payload::text) < 7000
-                          THEN jsonb_build_object('topic', e.topic, 'seq', e.seq, 'payload', e.payload)::text
-                          ELSE jsonb_build_object('topic', e.topic, 'seq', e.seq)::text
-                     END) AS notified
-    FROM (SELECT * FROM event ORDER BY seq OFFSET 0) e
 )
 SELECT j.outcome, j.status, j.minimum, j.extend_seconds, j.at,
        b.id AS bid_id, b.created_at,
        CASE WHEN b.id IS NULL THEN j.auction_end ELSE j.new_end END AS ends_at,
        (b.id IS NOT NULL AND j.new_end <> j.auction_end) AS extended,
        GREATEST(j.baseprice, :amount::numeric + j.min_increment) AS minimum_bid,
-       (SELECT min(seq) FROM event) AS seq,
-       (SELECT count(*) FROM notified) AS notifications
+       (SELECT seq FROM new_bid) AS seq,
+       (SELECT count(*) FROM new_bid) + (SELECT count(*) FROM extension) AS published
 FROM judged j
 LEFT JOIN bid b ON true;
 

@@ -3,26 +3,11 @@
 -- migrations/0012_realtime_rights.sql when sessions end or rights change (app/realtime/rights.py).
 
 -- name: publish_event
--- Runs inside the transaction of the change it announces: the topic's next seq (the topic_seq row lock
--- serializes writers of this topic only, so seq order is commit order), the event row, and a NOTIFY that
--- PostgreSQL delivers only if the transaction commits. The notification carries the payload when it is small
--- enough (< 7000 bytes), else only topic and seq, and listeners read the row.
-WITH next AS (
-    INSERT INTO topic_seq AS ts (topic, last_seq) VALUES (:topic, 1)
-    ON CONFLICT (topic) DO UPDATE SET last_seq = ts.last_seq + 1
-    RETURNING last_seq
-), event AS (
-    INSERT INTO events (topic, seq, payload)
-    SELECT :topic, next.last_seq, :payload::jsonb FROM next
-    RETURNING seq, payload
-)
-SELECT event.seq,
-       pg_notify('events',
-                 CASE WHEN octet_length(event.payload::text) < 7000
-                      THEN jsonb_build_object('topic', :topic, 'seq', event.seq, 'payload', event.payload)::text
-                      ELSE jsonb_build_object('topic', :topic, 'seq', event.seq)::text
-                 END) AS notified
-FROM event;
+-- Writes an event in the caller's transaction and returns its seq. The function is defined in
+-- migrations/0018_publish_event.sql (`\sf publish_event` in psql): the topic's next seq from topic_seq, the event
+-- row, and a NOTIFY delivered on commit only, carrying the payload when it is under 7000 bytes (else only topic
+-- and seq, and listeners read the row). The bid in sql/auctions.sql (place_bid) calls the same function.
+SELECT publish_event(:topic, :payload::jsonb) AS seq;
 
 -- name: last_seq
 SELECT COALESCE((SELECT last_seq FROM topic_seq WHERE topic = :topic), 0) AS last_seq;

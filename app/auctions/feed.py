@@ -24,19 +24,10 @@ import msgspec
 from litestar import WebSocket, websocket
 from psycopg import AsyncConnection
 
+from app.auctions import wire
 from app.auctions.repository import AuctionsRepository
-from app.auctions.schemas import ProductOut, SocketBid
-from app.auctions.service import (
-    BID_REFUSED,
-    FINISHED,
-    INVALID_MESSAGE,
-    SESSION_ENDED,
-    SNAPSHOT,
-    finished_message,
-    place_bid,
-    render_event,
-    topic_of,
-)
+from app.auctions.schemas import ProductOut
+from app.auctions.service import SESSION_ENDED, place_bid, topic_of
 from app.auth.principal import Principal
 from app.realtime.feed import Feed, LiveSocket, Refused, Rights, Start, serve_feed
 from app.realtime.repository import Event
@@ -56,11 +47,11 @@ _shared: OrderedDict[tuple[str, int], str] = OrderedDict()
 
 def _render(event: Event, subscription_id: str) -> dict[str, Any] | str:
     if event.payload.get("origin") == subscription_id:
-        return render_event(event.payload, event.seq, subscription_id)  # this socket's own bid: kind 1
+        return wire.render_event(event.payload, event.seq, subscription_id)  # this socket's own bid: kind 1
     key = (event.topic, event.seq)
     text = _shared.get(key)
     if text is None:
-        text = _encode(render_event(event.payload, event.seq, subscription_id)).decode()
+        text = _encode(wire.render_event(event.payload, event.seq, subscription_id)).decode()
         _shared[key] = text
         if len(_shared) > _SHARED_LIMIT:
             _shared.popitem(last=False)
@@ -68,24 +59,36 @@ def _render(event: Event, subscription_id: str) -> dict[str, Any] | str:
 
 
 def snapshot_message(product: ProductOut) -> dict[str, Any]:
-    return {
-        "kind": SNAPSHOT,
-        "seq": product.last_seq,
-        "product_id": product.id,
-        "status": product.status,
-        "amount": product.current_bid,
-        "user_id": product.current_bidder_id,
-        "current_bid": product.current_bid,
-        "current_bidder_id": product.current_bidder_id,
-        "current_price": product.current_price,
-        "minimum_bid": product.minimum_bid,
-        "baseprice": product.baseprice,
-        "min_increment": product.min_increment,
-        "ends_at": product.ends_at,
-        "bid_count": product.bid_count,
-        "winner_id": product.winner_id,
-        "winning_bid": product.winning_bid,
-    }
+    snapshot = wire.Snapshot(
+        seq=product.last_seq,
+        product_id=product.id,
+        status=product.status,
+        amount=product.current_bid,
+        user_id=product.current_bidder_id,
+        current_bid=product.current_bid,
+        current_bidder_id=product.current_bidder_id,
+        current_price=product.current_price,
+        minimum_bid=product.minimum_bid,
+        baseprice=product.baseprice,
+        min_increment=product.min_increment,
+        ends_at=product.ends_at,
+        bid_count=product.bid_count,
+        winner_id=product.winner_id,
+        winning_bid=product.winning_bid,
+    )
+    return wire.as_dict(snapshot)
+
+
+def final_message(product: ProductOut) -> dict[str, Any]:
+    """The kind 5 a socket opened on an auction that is already over receives, as of the product's last seq."""
+    closed = product.status == "closed"
+    finished = wire.Finished(
+        status="closed" if closed else "cancelled",
+        winner_id=product.winner_id,
+        amount=product.winning_bid,
+        message="The auction is finished" if closed else "The seller cancelled the auction",
+    )
+    return wire.as_dict(finished) | {"seq": product.last_seq}
 
 
 def _frame_error(exc: AppError) -> str:
@@ -109,29 +112,29 @@ class AuctionFeed(Feed):
             raise Refused(404, "Product not found")
         final = None
         if product.status != "open":
-            final = finished_message(product.status, product.winner_id, product.winning_bid, product.last_seq)
+            final = final_message(product)
         return Start(seq=product.last_seq, snapshot=snapshot_message(product), final=final)
 
     def render(self, event: Event, live: LiveSocket) -> dict[str, Any] | str:
         return _render(event, live.subscription.id)
 
     def is_final(self, event: Event) -> bool:
-        return event.payload.get("kind") == FINISHED
+        return event.payload.get("kind") == wire.FINISHED
 
     async def receive(self, raw: str, live: LiveSocket) -> None:
         """One inbound frame: a bid (kind 0), or a kind 3 reply; refusals are kind 2."""
         try:
             if not raw.strip():
                 raise AppError(400, "Expected a JSON text frame")
-            command = validate_document(decode_document(raw), SocketBid)
-            assert isinstance(command, SocketBid)
+            command = validate_document(decode_document(raw), wire.SocketBid)
+            assert isinstance(command, wire.SocketBid)
         except AppError as exc:
-            live.reply({"kind": INVALID_MESSAGE, "message": f"Not a valid command: {_frame_error(exc)}"})
+            live.reply(wire.as_dict(wire.InvalidMessage(message=f"Not a valid command: {_frame_error(exc)}")))
             return
         user = live.principal
         if user is None:
             message = SESSION_ENDED if live.session_ended else "Login required to bid"
-            live.reply({"kind": BID_REFUSED, "message": message, "amount": command.amount})
+            live.reply(wire.as_dict(wire.BidRefused(message=message, amount=command.amount)))
             return
         app = live.socket.app
         try:
@@ -146,10 +149,10 @@ class AuctionFeed(Feed):
                     origin=live.subscription.id,
                 )
         except AppError as exc:
-            live.reply({"kind": BID_REFUSED, "message": exc.detail, "amount": command.amount})
+            live.reply(wire.as_dict(wire.BidRefused(message=exc.detail, amount=command.amount)))
         except Exception:
             log.exception("bid over the socket failed")
-            live.reply({"kind": BID_REFUSED, "message": "The bid could not be placed now; try again"})
+            live.reply(wire.as_dict(wire.BidRefused(message="The bid could not be placed now; try again")))
 
 
 def _auction_feed(socket: WebSocket[Any, Any, Any]) -> AuctionFeed:
@@ -161,5 +164,5 @@ def _auction_feed(socket: WebSocket[Any, Any, Any]) -> AuctionFeed:
 
 @websocket(SOCKET_PATH, name="auction_socket")
 async def auction_socket(socket: WebSocket[Any, Any, Any]) -> None:
-    """Watch an auction live (anyone) and bid (logged in): Gobid's message kinds 0-7."""
+    """Watch an auction live (anyone) and bid (logged in): the message kinds of app/auctions/wire.py."""
     await serve_feed(socket, _auction_feed)

@@ -28,7 +28,7 @@ class BidOutcome(msgspec.Struct):
     extended: bool
     minimum_bid: Decimal
     seq: int | None
-    notifications: int
+    published: int
 
 
 class CancelResult(msgspec.Struct):

@@ -1,4 +1,4 @@
-"""Request and response bodies of the auctions area, and the WebSocket command."""
+"""Request and response bodies of the auctions area (the WebSocket's messages are in app/auctions/wire.py)."""
 
 from __future__ import annotations
 
@@ -32,13 +32,6 @@ class CreatedProduct(msgspec.Struct):
 
 
 class PlaceBid(Strict):
-    amount: Money
-
-
-class SocketBid(Strict):
-    """`{"kind": 0, "amount": 105.50}`: the only command a client sends over the socket."""
-
-    kind: Literal[0]
     amount: Money
 
 

@@ -13,23 +13,13 @@ from uuid import UUID
 
 from psycopg import AsyncConnection, OperationalError
 
+from app.auctions import wire
 from app.auctions.repository import AuctionsRepository, ClosedAuction
 from app.auctions.schemas import PlacedBid
 from app.realtime.repository import publish
 from app.web.errors import AppError, conflict, forbidden, not_found, status_conflict, unprocessable
 
 log = logging.getLogger("app.auctions")
-
-# Gobid's message kinds (docs/rules/auctions.md, "Message kinds").
-PLACE_BID = 0
-BID_ACCEPTED = 1
-BID_REFUSED = 2
-INVALID_MESSAGE = 3
-NEW_BID = 4
-FINISHED = 5
-SNAPSHOT = 6
-EXTENDED = 7
-BIDS_WITHDRAWN = 8  # ours, not Gobid's: a deactivated bidder's bids left the auction (docs/security.md)
 
 CLOSE_BATCH = 100
 
@@ -117,12 +107,12 @@ async def cancel_auction(conn: AsyncConnection[Any], product_id: UUID, seller_id
     raise _closed("open", "The auction already has bids and can no longer be cancelled")
 
 
+async def _announce(conn: AsyncConnection[Any], product_id: UUID, message: wire.Message) -> None:
+    await publish(conn, topic_of(product_id), wire.as_dict(message))
+
+
 async def _announce_cancelled(conn: AsyncConnection[Any], product_id: UUID, message: str) -> None:
-    await publish(
-        conn,
-        topic_of(product_id),
-        {"kind": FINISHED, "status": "cancelled", "winner_id": None, "amount": None, "message": message},
-    )
+    await _announce(conn, product_id, wire.Finished(status="cancelled", winner_id=None, amount=None, message=message))
 
 
 async def close_account_auctions(conn: AsyncConnection[Any], user_id: UUID, deleting: bool) -> None:
@@ -138,22 +128,21 @@ async def close_account_auctions(conn: AsyncConnection[Any], user_id: UUID, dele
         if any(auction.selling and auction.bid_count > 0 for auction in locked):
             raise conflict("The account sells an open auction that has bids; it can be deleted once it is over")
     for product in await repo.withdraw_bids_of_user(user_id):
-        await publish(
+        await _announce(
             conn,
-            topic_of(product.id),
-            {
-                "kind": BIDS_WITHDRAWN,
-                "amount": product.current_bid,
-                "user_id": product.current_bidder_id,
-                "current_bid": product.current_bid,
-                "current_bidder_id": product.current_bidder_id,
-                "current_price": product.current_price,
-                "minimum_bid": product.minimum_bid,
-                "bid_count": product.bid_count,
-                "ends_at": product.ends_at,
-                "withdrawn_bid_ids": product.withdrawn_bid_ids,
-                "message": "Bids of a deactivated account were withdrawn",
-            },
+            product.id,
+            wire.BidsWithdrawn(
+                amount=product.current_bid,
+                user_id=product.current_bidder_id,
+                current_bid=product.current_bid,
+                current_bidder_id=product.current_bidder_id,
+                current_price=product.current_price,
+                minimum_bid=product.minimum_bid,
+                bid_count=product.bid_count,
+                ends_at=product.ends_at,
+                withdrawn_bid_ids=product.withdrawn_bid_ids,
+                message="Bids of a deactivated account were withdrawn",
+            ),
         )
     for product_id in await repo.cancel_auctions_of_seller(user_id):
         await _announce_cancelled(conn, product_id, "The auction was cancelled: the seller's account was closed")
@@ -185,37 +174,8 @@ async def _announce_closed(conn: AsyncConnection[Any], auction: ClosedAuction) -
         message = "The auction finished without bids"
     else:
         message = f"Sold for {_money(auction.winning_bid or Decimal(0))}"
-    await publish(
+    await _announce(
         conn,
-        topic_of(auction.id),
-        {
-            "kind": FINISHED,
-            "status": "closed",
-            "winner_id": auction.winner_id,
-            "amount": auction.winning_bid,
-            "message": message,
-        },
+        auction.id,
+        wire.Finished(status="closed", winner_id=auction.winner_id, amount=auction.winning_bid, message=message),
     )
-
-
-def render_event(payload: dict[str, Any], seq: int, subscription_id: str) -> dict[str, Any]:
-    """An event as one socket sees it: with its seq, and kind 4 turned into kind 1 for the socket that placed
-    the bid (its subscription id is the event's origin)."""
-    message = dict(payload)
-    origin = message.pop("origin", None)
-    message["seq"] = seq
-    if message.get("kind") == NEW_BID and origin is not None and origin == subscription_id:
-        message["kind"] = BID_ACCEPTED
-        message["message"] = "Bid accepted"
-    return message
-
-
-def finished_message(status: str, winner_id: UUID | None, amount: Decimal | None, seq: int) -> dict[str, Any]:
-    return {
-        "kind": FINISHED,
-        "status": status,
-        "winner_id": winner_id,
-        "amount": amount,
-        "seq": seq,
-        "message": "The auction is finished" if status == "closed" else "The seller cancelled the auction",
-    }

@@ -1,5 +1,6 @@
-// The live auction page: product, price and countdown, live updates from the auction's WebSocket (Gobid's
-// message kinds; reconnects with ?since=<last seq> so nothing is missed), a login form, and a bid form.
+// The live auction page: product, price and countdown, live updates from the auction's WebSocket (the message
+// kinds of app/auctions/wire.py; reconnects with ?since=<last seq> so nothing is missed), a login form, and a bid
+// form.
 "use strict";
 
 (function () {

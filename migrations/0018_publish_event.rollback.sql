@@ -1,0 +1,1 @@
+DROP FUNCTION publish_event(text, jsonb);

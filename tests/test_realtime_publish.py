@@ -1,0 +1,102 @@
+"""Events are published one way (docs/rules/realtime.md, guarantees 1 and 2): the function publish_event() of
+migrations/0018_publish_event.sql, which sql/realtime.sql's publish_event and the bid in sql/auctions.sql both
+call; and the bid, events included, is still one pipeline (docs/performance.md)."""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import httpx
+import psycopg
+import pytest
+from psycopg.pq import PipelineStatus
+
+from app.auctions.repository import AuctionsRepository
+from app.config import PROJECT_ROOT, Settings
+from app.db.sql import load_sql
+from app.security import token_hash
+from tests.support import new_user
+from tests.test_auctions_support import create_auction
+
+# What publishing an event takes: the topic's seq, the event row. Only the function may write them.
+_WRITES_AN_EVENT = re.compile(r"\b(INSERT\s+INTO|UPDATE)\s+(events|topic_seq)\b", re.IGNORECASE)
+
+
+def test_only_the_publish_event_function_writes_events() -> None:
+    sources = [
+        *PROJECT_ROOT.glob("sql/**/*.sql"),
+        *PROJECT_ROOT.glob("migrations/*.sql"),
+        *PROJECT_ROOT.glob("app/**/*.py"),
+    ]
+    writers = {
+        path.relative_to(PROJECT_ROOT).as_posix() for path in sources if _WRITES_AN_EVENT.search(path.read_text())
+    }
+    assert writers == {"migrations/0018_publish_event.sql"}
+
+
+async def test_a_bid_and_its_two_events_are_one_pipeline(
+    client: httpx.AsyncClient, user: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    product_id = UUID(await create_auction(client, user, seconds=5, baseprice=10, extend_seconds=60))
+    bidder = await new_user(client)
+    assert bidder.token is not None
+    sent: list[tuple[str, PipelineStatus]] = []
+    execute = psycopg.AsyncCursor.execute
+
+    async def spy(cursor: psycopg.AsyncCursor[Any], query: Any, params: Any = None, **kwargs: Any) -> Any:
+        sent.append((query, cursor.connection.pgconn.pipeline_status))
+        return await execute(cursor, query, params, **kwargs)
+
+    async with (
+        await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True) as listener,
+        await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True) as conn,
+    ):
+        await listener.execute("LISTEN events")
+        monkeypatch.setattr(psycopg.AsyncCursor, "execute", spy)
+        outcome = await AuctionsRepository(conn).place_bid(
+            product_id, UUID(bidder.id), Decimal(10), "socket-1", token_hash(bidder.token), settings.session_idle_ttl
+        )
+        monkeypatch.undo()
+        notifies = listener.notifies(timeout=5, stop_after=2)
+        notified = [json.loads(n.payload) async for n in notifies]
+
+    statements = load_sql("auctions")
+    expected = [statements[name].query for name in ("lock_bidder_session", "lock_product", "place_bid")]
+    # Three statements, all queued in the pipeline (with BEGIN and COMMIT: one round trip); publishing the
+    # events adds none, it happens inside place_bid.
+    assert sent == [(query, PipelineStatus.ON) for query in expected]
+    assert outcome is not None
+    assert (outcome.outcome, outcome.extended, outcome.seq, outcome.published) == ("accepted", True, 1, 2)
+    # Announced on commit, in seq order: the bid (kind 4, with its origin), then the extension (kind 7).
+    topic = f"product:{product_id}"
+    assert [(n["topic"], n["seq"], n["payload"]["kind"]) for n in notified] == [(topic, 1, 4), (topic, 2, 7)]
+    assert notified[0]["payload"]["origin"] == "socket-1"
+
+
+async def test_a_large_payload_is_notified_without_it_and_read_from_the_table(settings: Settings) -> None:
+    big = {"kind": 7, "padding": "x" * 7000}
+    async with (
+        await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True) as listener,
+        await psycopg.AsyncConnection.connect(settings.database_url) as conn,
+    ):
+        await listener.execute("LISTEN events")
+        async with conn.transaction():
+            small = await (await conn.execute("SELECT publish_event('test:size', '{\"kind\": 7}')")).fetchone()
+            large = await (
+                await conn.execute("SELECT publish_event('test:size', %s::jsonb)", [json.dumps(big)])
+            ).fetchone()
+            assert [n async for n in listener.notifies(timeout=0.2)] == []  # nothing before commit
+        notified = [json.loads(n.payload) async for n in listener.notifies(timeout=5, stop_after=2)]
+        stored = await (
+            await conn.execute("SELECT seq, payload FROM events WHERE topic = 'test:size' ORDER BY seq")
+        ).fetchall()
+    assert (small, large) == ((1,), (2,))
+    assert notified == [
+        {"topic": "test:size", "seq": 1, "payload": {"kind": 7}},
+        {"topic": "test:size", "seq": 2},
+    ]
+    assert stored == [(1, {"kind": 7}), (2, big)]
