@@ -1,5 +1,5 @@
 -- Auctions (docs/rules/auctions.md): products, bids, closing. Events of an auction go to topic 'product:<id>' through
--- publish_event() (migrations/0018_publish_event.sql) in the same transaction as the change they announce.
+-- publish_event() (migrations/0017_publish_event.sql) in the same transaction as the change they announce.
 -- Time checks use clock_timestamp(), not now(): a transaction that waited for a product's row lock must judge
 -- "has the auction ended?" at the moment it holds the lock, not when it began.
 
@@ -92,7 +92,7 @@ SELECT id FROM products WHERE id = :product_id FOR UPDATE;
 -- The rest of a bid, in one statement, run right after lock_product in the same transaction: judges the bid on
 -- the locked row at this moment (clock_timestamp()), and when accepted records the bid, moves the product's
 -- leading bid, counters and (anti-sniping: a bid within extend_seconds of the end moves the end to
--- at + extend_seconds) its end, and publishes its events with publish_event() (migrations/0018_publish_event.sql,
+-- at + extend_seconds) its end, and publishes its events with publish_event() (migrations/0017_publish_event.sql,
 -- the function sql/realtime.sql's publish_event calls too): kind 4 with :origin when given, then kind 7 when the
 -- end moved. Their shapes are NewBid and Extended in app/auctions/wire.py (tests/test_auctions_wire.py checks
 -- these payloads against them); SQL builds them because their fields (the bid's id, the moved end) exist only

@@ -4,7 +4,7 @@
 
 -- name: publish_event
 -- Writes an event in the caller's transaction and returns its seq. The function is defined in
--- migrations/0018_publish_event.sql (`\sf publish_event` in psql): the topic's next seq from topic_seq, the event
+-- migrations/0017_publish_event.sql (`\sf publish_event` in psql): the topic's next seq from topic_seq, the event
 -- row, and a NOTIFY delivered on commit only, carrying the payload when it is under 7000 bytes (else only topic
 -- and seq, and listeners read the row). The bid in sql/auctions.sql (place_bid) calls the same function.
 SELECT publish_event(:topic, :payload::jsonb) AS seq;
