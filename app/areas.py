@@ -6,7 +6,7 @@ main.create_app() assembles the areas listed in AREAS; an area's `area.py` decla
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -37,7 +37,6 @@ class Area:
     account_close_hooks: Sequence[AccountCloseHook] = ()
     # `app seed --demo`: adds this area's demo data, idempotently.
     seed_demo: Callable[[AsyncConnection[Any], Any], Awaitable[None]] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -125,7 +125,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
 async def _seed(url: str, settings: Settings, demo: bool) -> None:
     import psycopg
 
-    from app.main import _areas
+    from app.main import all_areas
     from app.security import Passwords
     from app.users.bootstrap import DEVELOPMENT_ADMIN, ensure_admin
 
@@ -136,7 +136,7 @@ async def _seed(url: str, settings: Settings, demo: bool) -> None:
             if password:
                 print(f"administrator created: {DEVELOPMENT_ADMIN} / {password}")
             if demo:
-                for area in _areas():
+                for area in all_areas():
                     if area.seed_demo is not None:
                         await area.seed_demo(conn, passwords)
                         print(f"demo data: {area.name}")

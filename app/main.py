@@ -50,7 +50,7 @@ log = logging.getLogger("app")
 STATIC_FOLDER = PROJECT_ROOT / "app" / "static"
 
 
-def _areas() -> list[Area]:
+def all_areas() -> list[Area]:
     from app.auctions.area import area as auctions_area
     from app.cashback.area import area as cashback_area
     from app.clinic.area import area as clinic_area
@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     database_url = settings.database_url or ensure_database_url()
     configure_logging(settings.log_level)
-    areas = _areas()
+    areas = all_areas()
     pool = make_pool(settings, database_url)
     hub = Hub(pool, database_url, settings.ws_queue_size)
     # Rights are live on open sockets: told by the hub, re-checked after a reconnect and periodically.

@@ -164,9 +164,3 @@ SET status = 'Reprovado', updated_at = now()
 WHERE id = :purchase_id
   AND status IN ('Em validação', 'Aprovado')
 RETURNING id;
-
--- name: user_id_by_email
--- Demo data: the account already created with this e-mail (any letter case), if any.
-SELECT u.id
-FROM users u
-WHERE lower(u.email) = lower(:email);

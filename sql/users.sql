@@ -120,8 +120,13 @@ RETURNING id;
 -- name: account_state
 SELECT state FROM users WHERE id = :user_id;
 
--- name: account_state_by_email
-SELECT state FROM users WHERE lower(email) = lower(:email);
+-- name: user_by_email
+-- The account an e-mail names, in any letter case: the one "user by e-mail" of every area (demo data, account
+-- creation, invitations); activated = it has a password. A deleted account is not found (its address is already
+-- a placeholder: this keeps it so even for someone who types that placeholder).
+SELECT id, name, state, active, password_hash IS NOT NULL AS activated
+FROM users
+WHERE lower(email) = lower(:email) AND state <> 'deleted';
 
 -- name: anonymize_user
 -- Account deletion (LGPD): personal data is erased, the row stays for the financial and clinical rows that
@@ -229,10 +234,6 @@ SET role_id = 1, state = 'active', password_hash = COALESCE(password_hash, :pass
 WHERE lower(email) = lower(:email) AND state <> 'deleted'
   AND NOT EXISTS (SELECT 1 FROM users WHERE role_id = 1 AND state = 'active')
 RETURNING id;
-
--- name: insert_audit
-INSERT INTO audit_log (actor_id, action, subject, detail)
-VALUES (:actor_id, :action, :subject, :detail);
 
 -- name: export_user
 -- Everything stored about one user, as one JSON document (LGPD access right). No password or token hashes.

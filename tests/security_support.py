@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 from litestar.routes import HTTPRoute, WebSocketRoute
 
+from tests.auctions_support import create_auction
 from tests.clinic_support import create_clinic, create_service
 from tests.support import Account
-from tests.test_auctions_support import create_auction
 
 _PARAM = re.compile(r"{(\w+):(\w+)}")
 

@@ -7,8 +7,8 @@ from datetime import datetime
 
 import httpx
 
+from tests.auctions_support import amount, create_auction, http_bid, in_seconds
 from tests.support import assert_envelope, error_keys, eventually, new_user
-from tests.test_auctions_support import amount, create_auction, http_bid, in_seconds
 
 
 async def test_create_returns_201_with_id_and_product_id(client: httpx.AsyncClient, user) -> None:

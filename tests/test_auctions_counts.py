@@ -8,8 +8,8 @@ import itertools
 
 import httpx
 
+from tests.auctions_support import amount, create_auction, http_bid
 from tests.support import new_user
-from tests.test_auctions_support import amount, create_auction, http_bid
 
 
 async def test_concurrent_bids_of_the_same_bidders_count_each_bidder_once(

@@ -11,8 +11,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from tests.auctions_support import amount, create_auction, http_bid, socket_url, watch, watching
 from tests.support import RunningServer, eventually, new_user
-from tests.test_auctions_support import amount, create_auction, http_bid, socket_url, watch, watching
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 

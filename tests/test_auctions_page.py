@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from tests.auctions_support import amount, create_auction, http_bid
 from tests.support import RunningServer, create_account, new_user
-from tests.test_auctions_support import amount, create_auction, http_bid
 
 pytestmark = pytest.mark.browser
 

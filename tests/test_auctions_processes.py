@@ -17,8 +17,8 @@ import psycopg
 import pytest
 
 from app.config import Settings
+from tests.auctions_support import Watcher, amount, create_auction, http_bid, watch
 from tests.support import Account, ServerProcess, eventually, new_user, serve_app, start_server_process, with_settings
-from tests.test_auctions_support import Watcher, amount, create_auction, http_bid, watch
 
 pytestmark = pytest.mark.slow
 

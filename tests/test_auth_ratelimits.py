@@ -16,10 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.auth.device import DEVICE_COOKIE
 from app.auth.principal import SESSION_COOKIE
 from app.config import Settings
 from app.web.client import client_bucket
+from app.web.device import DEVICE_COOKIE
 from app.web.ratelimit import ANONYMOUS_CREATE, LOGIN_PER_ACCOUNT, LOGIN_PER_ADDRESS, PASSWORD_RESET, Rule
 from tests.cashback_upstream import mask, new_reseller
 from tests.support import (

@@ -10,9 +10,9 @@ from psycopg import sql
 
 from app.config import Settings
 from app.maintenance import prune_once
+from tests.auctions_support import create_auction, http_bid, watching
 from tests.clinic_support import api, create_clinic, open_desk
 from tests.support import Account, RunningServer, eventually, new_user
-from tests.test_auctions_support import create_auction, http_bid, watching
 
 POISON = """
 CREATE FUNCTION refuse_poisoned_row() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -15,8 +15,8 @@ from websockets.protocol import State
 from websockets.uri import parse_uri
 
 from app.realtime.repository import publish
+from tests.auctions_support import Watcher, create_auction, http_bid, socket_url, watch
 from tests.support import eventually, new_user, serve_app, with_settings
-from tests.test_auctions_support import Watcher, create_auction, http_bid, socket_url, watch
 
 
 def _in_order(watcher: Watcher, count: int) -> bool:

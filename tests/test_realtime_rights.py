@@ -23,6 +23,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from app.config import Settings
+from tests.auctions_support import Watcher, create_auction, http_bid, watch
 from tests.clinic_support import add_staff, api, create_clinic, create_service, issue
 from tests.conftest import admin_login
 from tests.support import (
@@ -37,7 +38,6 @@ from tests.support import (
     start_server_process,
     with_settings,
 )
-from tests.test_auctions_support import Watcher, create_auction, http_bid, watch
 
 SESSION_ENDED = 4401
 RIGHT_LOST = 4403

@@ -18,10 +18,10 @@ from litestar.routes import HTTPRoute, WebSocketRoute
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
+from tests.auctions_support import create_auction
 from tests.cashback_upstream import new_reseller
 from tests.clinic_support import Desk, api, call_next, create_clinic, create_room, create_service, issue
 from tests.support import Account, RunningServer, new_user, unique_email
-from tests.test_auctions_support import create_auction
 
 # Things any logged-in user may do to someone else's resource, by design (the rest must be refused). A name here
 # that is no longer a route fails the test, so this list cannot go stale.

@@ -8,8 +8,8 @@ import base64
 import httpx
 import pytest
 
+from tests.auctions_support import create_auction, watching
 from tests.support import Account, RunningServer, assert_envelope, new_user
-from tests.test_auctions_support import create_auction, watching
 
 # Fits in one socket frame (MAX_WS_FRAME_BYTES, 4096) and is nested far deeper than any of our documents.
 DEEP = 2000

@@ -17,6 +17,7 @@ from websockets.asyncio.client import connect
 
 from app.config import Settings
 from app.maintenance import prune_once
+from tests.auctions_support import amount, create_auction, http_bid, watching
 from tests.clinic_support import api, call_next, create_clinic, create_service, issue, open_desk
 from tests.conftest import admin_login
 from tests.support import (
@@ -32,7 +33,6 @@ from tests.support import (
     serve_app,
     with_settings,
 )
-from tests.test_auctions_support import amount, create_auction, http_bid, watching
 
 WITHDRAWN = 8
 

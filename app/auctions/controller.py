@@ -25,13 +25,13 @@ from app.auctions.schemas import (
     Status,
 )
 from app.auctions.service import cancel_auction, place_bid
+from app.auth.claims import SELL_AUCTIONS
 from app.auth.principal import Principal, claim_required, login_required
 from app.config import PROJECT_ROOT, Settings
 from app.web.errors import invalid_field, not_found
 from app.web.idempotency import idempotent
 from app.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
 
-SELL = "auctions:sell"
 PAGE_FILE = PROJECT_ROOT / "app" / "static" / "auctions" / "auction.html"
 
 
@@ -47,7 +47,10 @@ class ProductsController(Controller):
     }
 
     @post(
-        ["/", ""], guards=[claim_required(SELL)], status_code=HTTP_201_CREATED, summary="Put a product up for auction"
+        ["/", ""],
+        guards=[claim_required(SELL_AUCTIONS)],
+        status_code=HTTP_201_CREATED,
+        summary="Put a product up for auction",
     )
     async def create_product(
         self,

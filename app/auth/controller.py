@@ -15,10 +15,11 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from app.areas import AccountHooks
+from app.audit import AuditLog
+from app.auth.codes import CODE_STATES, code_refused
 from app.auth.csrf import csrf_cookie_name, csrf_token_valid, new_csrf_token
-from app.auth.device import device_cookie
 from app.auth.middleware import bearer_token, credentials
-from app.auth.principal import SESSION_COOKIE, login_required
+from app.auth.principal import login_required
 from app.auth.repository import AuthRepository
 from app.auth.schemas import (
     CsrfToken,
@@ -30,12 +31,11 @@ from app.auth.schemas import (
     TokenRequest,
     TokenResponse,
 )
-from app.auth.service import authenticate, end_sessions, open_session
+from app.auth.service import authenticate, end_sessions, open_session, session_cookie
 from app.config import Settings
 from app.mail.outbox import queue_mail
 from app.security import Passwords, code_hash, new_numeric_code, token_hash
-from app.users.repository import UsersRepository
-from app.users.service import CODE_STATES, code_refused
+from app.web.device import device_cookie
 from app.web.errors import AppError, FieldError, error_response, invalid_field
 from app.web.ratelimit import CODE_ATTEMPTS, PASSWORD_RESET, RateLimiter
 from app.web.responses import AppResponse
@@ -49,16 +49,9 @@ def provide_auth(db: NamedDependency[AsyncConnection[Any]]) -> AuthRepository:
     return AuthRepository(db)
 
 
-def _session_cookie(settings: NamedDependency[Settings], value: str, max_age: int) -> Cookie:
-    return Cookie(
-        key=SESSION_COOKIE,
-        value=value,
-        max_age=max_age,
-        path="/",
-        httponly=True,
-        samesite="lax",
-        secure=settings.cookie_secure,
-    )
+# CLINIC-MERGE: app/clinic/controller.py still imports the session cookie under this private name; the lead
+# deletes this line when the clinic split (which imports app.auth.service.session_cookie) is merged.
+_session_cookie = session_cookie
 
 
 async def _token_request(request: Request[Any, Any, Any]) -> TokenRequest:
@@ -69,13 +62,13 @@ async def _token_request(request: Request[Any, Any, Any]) -> TokenRequest:
         document: dict[str, Any] = {"email": form.get("username"), "password": form.get("password")}
         document = {k: v for k, v in document.items() if v is not None}
         try:
-            return validate_document(document, TokenRequest)  # type: ignore[return-value]
+            return validate_document(document, TokenRequest)
         except AppError as exc:
             exc.field_errors = [
                 FieldError(key="username" if e.key == "email" else e.key, message=e.message) for e in exc.field_errors
             ]
             raise
-    return decode_strict(await request.body(), TokenRequest)  # type: ignore[return-value]
+    return decode_strict(await request.body(), TokenRequest)
 
 
 async def _send_reset_code(pool: AsyncConnectionPool[AsyncConnection[Any]], settings: Settings, email: str) -> None:
@@ -149,8 +142,8 @@ class AuthController(Controller):
         return AppResponse(
             LoginResult(message="logged in successfully", user_id=user_id),
             cookies=[
-                _session_cookie(settings, token, settings.session_ttl),
-                # This browser's own failure budget for the account at its next logins (app/auth/device.py).
+                session_cookie(settings, token, settings.session_ttl),
+                # This browser's own failure budget for the account at its next logins (app/web/device.py).
                 device_cookie(settings, str(user_id)),
             ],
         )
@@ -166,7 +159,7 @@ class AuthController(Controller):
         token, _ = credentials(request.scope)
         assert token is not None
         await end_sessions(auth.conn, account_hooks, token_hash=token_hash(token))
-        return AppResponse(Message(message="logged out successfully"), cookies=[_session_cookie(settings, "", 0)])
+        return AppResponse(Message(message="logged out successfully"), cookies=[session_cookie(settings, "", 0)])
 
     @post("/auth/token", status_code=HTTP_200_OK, summary="A bearer token (JSON or OAuth2 password form)")
     async def token(
@@ -241,7 +234,7 @@ class AuthController(Controller):
         await end_sessions(auth.conn, account_hooks, user_id=attempt.user_id)
         subject = f"user:{attempt.user_id}"
         if previous == "invited":
-            await UsersRepository(auth.conn).audit(attempt.user_id, "user.activate", subject, by="password reset")
+            await AuditLog(auth.conn).record(attempt.user_id, "user.activate", subject, by="password reset")
         else:
-            await UsersRepository(auth.conn).audit(attempt.user_id, "password.reset", subject)
+            await AuditLog(auth.conn).record(attempt.user_id, "password.reset", subject)
         return AppResponse(Message(message="Password changed; log in again"))

@@ -13,16 +13,17 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from psycopg import AsyncConnection
 
+from app.auth.claims import MANAGE_PURCHASES
 from app.auth.principal import Principal, claim_required, login_required
 from app.cashback.cpf import normalize_cpf
 from app.cashback.repository import CashbackRepository, DuplicateCode
 from app.cashback.schemas import (
     AccumulatedCashback,
-    PurchaseCreate,
+    CreatePurchase,
+    CreateReseller,
     PurchaseOut,
-    PurchaseUpdate,
-    ResellerCreate,
     ResellerOut,
+    UpdatePurchase,
 )
 from app.cashback.upstream import CashbackApi
 from app.config import Settings
@@ -35,7 +36,6 @@ from app.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from app.web.ratelimit import ANONYMOUS_CREATE, RateLimiter
 from app.web.responses import AppResponse  # renders Decimal as a JSON number, as the app's default does
 
-MANAGE_PURCHASES = "purchases:manage"
 _MONTH = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")
 BIGINT_MAX = 2**63 - 1
 
@@ -70,9 +70,12 @@ def _known_id(purchase_id: int) -> int:
 
 def _cursor(cursor: str | None) -> tuple[dt.date, int] | None:
     after = decode_cursor(cursor, (dt.date, int))
-    if after is not None and not 0 < after[1] <= BIGINT_MAX:
+    if after is None:
+        return None
+    day, purchase_id = after
+    if not 0 < purchase_id <= BIGINT_MAX:
         raise invalid_field("cursor", "Not a cursor this API issued")
-    return after  # type: ignore[return-value]
+    return day, purchase_id
 
 
 def _not_in_future(day: dt.date | None, settings: Settings) -> None:
@@ -97,15 +100,15 @@ class ResellersController(Controller):
     async def create_reseller(
         self,
         request: Request[Any, Any, Any],
-        data: JSONBody[ResellerCreate],
+        data: JSONBody[CreateReseller],
         cashback: NamedDependency[CashbackRepository],
         passwords: NamedDependency[Passwords],
         rate_limiter: NamedDependency[RateLimiter],
         db: NamedDependency[AsyncConnection[Any]],
-    ) -> ResellerOut:
+    ) -> Response[ResellerOut]:
         await rate_limiter.hit_address(ANONYMOUS_CREATE, request)
 
-        async def create() -> Response[Any]:
+        async def create() -> Response[ResellerOut]:
             # The user and its reseller row in the request's one transaction: a taken CPF undoes the user too.
             user_id, _ = await create_account(
                 UsersRepository(db), passwords, email=data.email, password=data.password, name=data.full_name
@@ -115,7 +118,7 @@ class ResellersController(Controller):
             reseller = await cashback.reseller_view(user_id)
             return AppResponse(reseller, status_code=HTTP_201_CREATED)
 
-        return await idempotent(request, db, create)  # type: ignore[return-value]
+        return await idempotent(request, db, create)
 
     @get("/me", guards=[login_required], summary="The caller's reseller profile")
     async def me(
@@ -139,12 +142,12 @@ class PurchasesController(Controller):
     async def create_purchase(
         self,
         request: Request[Any, Any, Any],
-        data: JSONBody[PurchaseCreate],
+        data: JSONBody[CreatePurchase],
         cashback: NamedDependency[CashbackRepository],
         caller: NamedDependency[Principal],
         settings: NamedDependency[Settings],
         db: NamedDependency[AsyncConnection[Any]],
-    ) -> PurchaseOut:
+    ) -> Response[PurchaseOut]:
         _not_in_future(data.date, settings)
         if not caller.has(MANAGE_PURCHASES):
             own = await _own_cpf(cashback, caller)
@@ -153,7 +156,7 @@ class PurchasesController(Controller):
             if own != data.cpf:
                 raise forbidden("The CPF must be your own")
 
-        async def create() -> Response[Any]:
+        async def create() -> Response[PurchaseOut]:
             created = await cashback.create_purchase(
                 code=data.code, value=data.value, purchased_on=data.date, cpf=data.cpf
             )
@@ -168,7 +171,7 @@ class PurchasesController(Controller):
                 headers={"Location": f"/api/v1/purchases/{created.purchase_id}"},
             )
 
-        return await idempotent(request, db, create)  # type: ignore[return-value]
+        return await idempotent(request, db, create)
 
     @get("/", summary="Purchases with their cashback, newest first (own; any reseller's with purchases:manage)")
     async def list_purchases(
@@ -220,7 +223,7 @@ class PurchasesController(Controller):
     async def update_purchase(
         self,
         purchase_id: FromPath[int],
-        data: JSONBody[PurchaseUpdate],
+        data: JSONBody[UpdatePurchase],
         cashback: NamedDependency[CashbackRepository],
         caller: NamedDependency[Principal],
         settings: NamedDependency[Settings],

@@ -33,8 +33,8 @@ async def seed_demo(conn: AsyncConnection[Any], passwords: Any) -> None:
     cashback = CashbackRepository(conn)
     today = dt.date.today()
     for name, email, cpf, prefix, values in _RESELLERS:
-        user_id = await cashback.user_id_by_email(email)
-        if user_id is None:
+        account = await users.user_by_email(email)
+        if account is None:
             user_id = await users.create_user(email=email, password_hash=await passwords.hash(DEMO_PASSWORD), name=name)
             assert user_id is not None
             await cashback.create_reseller(user_id, cpf)

@@ -95,6 +95,3 @@ class CashbackRepository(Repository):
 
     async def reject_purchase(self, purchase_id: int) -> bool:
         return await self.fetch_value("reject_purchase", purchase_id=purchase_id) is not None
-
-    async def user_id_by_email(self, email: str) -> UUID | None:
-        return await self.fetch_value("user_id_by_email", email=email)

@@ -21,7 +21,7 @@ APPROVED = "Aprovado"
 REJECTED = "Reprovado"
 
 
-class ResellerCreate(Strict):
+class CreateReseller(Strict):
     full_name: Name
     cpf: Cpf
     email: Email
@@ -36,14 +36,14 @@ class ResellerOut(msgspec.Struct):
     created_at: dt.datetime
 
 
-class PurchaseCreate(Strict):
+class CreatePurchase(Strict):
     code: PurchaseCode
     value: Money
     date: PurchaseDate
     cpf: Cpf
 
 
-class PurchaseUpdate(Strict):
+class UpdatePurchase(Strict):
     """What the owner may change while the purchase is 'Em validação' (at least one field)."""
 
     code: PurchaseCode | None = None

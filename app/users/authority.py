@@ -20,19 +20,18 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from app.areas import AccountHooks
+from app.audit import AuditLog
+from app.auth.claims import BUILT_IN_CLAIMS, MANAGE_USERS
 from app.auth.principal import Principal
 from app.db.pool import autocommit_connection
 from app.users.repository import LastAdministrator, LockedAccount, UsersRepository
 from app.users.schemas import ClaimOut
 from app.users.service import (
-    BUILT_IN_CLAIMS,
-    MANAGE_USERS,
     deactivate_account,
     delete_account,
     reactivate_account,
-    state_conflict,
 )
-from app.web.errors import AppError, conflict, forbidden, invalid_field, not_found, unprocessable
+from app.web.errors import AppError, conflict, forbidden, invalid_field, not_found, state_conflict, unprocessable
 
 LAST_ADMINISTRATOR_DETAIL = (
     "The last active Administrador cannot be demoted, deactivated or deleted: make another one Administrador first"
@@ -52,15 +51,14 @@ class Authority:
         self.conn = conn
         self.hooks = hooks
         self.users = UsersRepository(conn)
+        self.audit = AuditLog(conn)
         self.pool = pool
         self.actor = actor
 
     async def refuse(self, action: str, subject: str, error: AppError, **detail: Any) -> AppError:
         """Audits the refused attempt (committed whatever happens to the request) and returns the error to raise."""
         async with autocommit_connection(self.pool) as conn:
-            await UsersRepository(conn).audit(
-                self.actor.id, f"{action}.refused", subject, reason=error.detail, **detail
-            )
+            await AuditLog(conn).record(self.actor.id, f"{action}.refused", subject, reason=error.detail, **detail)
         return error
 
     async def last_administrator(self, action: str, subject: str, **detail: Any) -> AppError:
@@ -101,13 +99,13 @@ class Authority:
             raise await self.refuse("user.update", subject, state_conflict(target.state), **detail)
         try:
             if role_id is not None and await self.users.set_role(user_id, role_id):
-                await self.users.audit(self.actor.id, "role.grant", subject, role_id=role_id)
+                await self.audit.record(self.actor.id, "role.grant", subject, role_id=role_id)
             if moves:
                 if active:
                     await reactivate_account(self.conn, user_id)
                 else:
                     await deactivate_account(self.conn, self.hooks, user_id)
-                await self.users.audit(self.actor.id, "user.activate" if active else "user.deactivate", subject)
+                await self.audit.record(self.actor.id, "user.activate" if active else "user.deactivate", subject)
         except LastAdministrator:
             raise await self.last_administrator("user.update", subject, **detail) from None
 
@@ -122,7 +120,7 @@ class Authority:
             await delete_account(self.conn, self.hooks, user_id)
         except LastAdministrator:
             raise await self.last_administrator("user.delete", subject) from None
-        await self.users.audit(self.actor.id, "user.delete", subject)
+        await self.audit.record(self.actor.id, "user.delete", subject)
 
     async def change_claim(self, user_id: UUID, claim: ClaimOut, *, grant: bool) -> None:
         """PUT/DELETE /users/{id}/claims/{claim_id}, idempotent: audited only when something changed."""
@@ -133,7 +131,7 @@ class Authority:
         await self.require(action, subject, now | {claim.description}, claim=claim.description)
         change = self.users.grant_user_claim if grant else self.users.revoke_user_claim
         if await change(user_id, claim.id):
-            await self.users.audit(self.actor.id, action, subject, claim=claim.description)
+            await self.audit.record(self.actor.id, action, subject, claim=claim.description)
 
     async def update_claim(self, current: ClaimOut, *, description: str | None, active: bool | None) -> ClaimOut:
         """PATCH /claims/{id}: by the claim's holders; the built-in claims keep their names, users:manage stays on,
@@ -160,7 +158,7 @@ class Authority:
         claim = await self.users.update_claim(current.id, description, active)
         if claim is None:
             raise conflict("A claim with this description already exists", key="description")
-        await self.users.audit(
+        await self.audit.record(
             self.actor.id, "claim.update", subject, description=claim.description, active=claim.active
         )
         return claim

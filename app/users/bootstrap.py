@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Litestar
 from psycopg import AsyncConnection
 
+from app.audit import AuditLog
 from app.config import Settings
 from app.security import Passwords, generate_password
 from app.users.repository import UsersRepository
@@ -32,7 +33,7 @@ async def ensure_admin(conn: AsyncConnection[Any], settings: Settings, passwords
         if created is None:
             restored = await users.restore_administrator(settings.admin_email, password_hash)
             if restored is not None:
-                await users.audit(None, "admin.restore", f"user:{restored}", email=settings.admin_email)
+                await AuditLog(conn).record(None, "admin.restore", f"user:{restored}", email=settings.admin_email)
                 log.warning("no active Administrador: ADMIN_EMAIL's account is an active Administrador again")
         return None
     if settings.production or await users.has_administrator():

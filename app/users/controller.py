@@ -13,6 +13,8 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from psycopg import AsyncConnection
 
 from app.areas import AccountHooks
+from app.audit import AuditLog
+from app.auth.claims import MANAGE_USERS
 from app.auth.principal import Principal, claim_required, login_required
 from app.auth.service import end_sessions
 from app.security import Passwords
@@ -34,7 +36,7 @@ from app.users.schemas import (
     UserOut,
     UserRole,
 )
-from app.users.service import MANAGE_USERS, create_account, delete_account, ensure_can_grant, ensure_role_grantable
+from app.users.service import create_account, delete_account, ensure_can_grant, ensure_role_grantable
 from app.web.errors import AppError, conflict, forbidden, invalid_field, not_found
 from app.web.idempotency import idempotent
 from app.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
@@ -72,16 +74,16 @@ class UsersController(Controller):
         passwords: NamedDependency[Passwords],
         rate_limiter: NamedDependency[RateLimiter],
         db: NamedDependency[AsyncConnection[Any]],
-    ) -> SignupResult:
+    ) -> Response[SignupResult]:
         await rate_limiter.hit_address(ANONYMOUS_CREATE, request)
 
-        async def create() -> Response[Any]:
+        async def create() -> Response[SignupResult]:
             user_id, _ = await create_account(
                 users, passwords, email=data.email, password=data.password, name=data.user_name, bio=data.bio
             )
             return Response(SignupResult(user_id=user_id), status_code=HTTP_201_CREATED)
 
-        return await idempotent(request, db, create)  # type: ignore[return-value]
+        return await idempotent(request, db, create)
 
     @post("/", status_code=HTTP_201_CREATED, summary="Create a user (PillTrackr, Shipay)")
     async def create_user(
@@ -93,7 +95,7 @@ class UsersController(Controller):
         maybe_caller: NamedDependency[Principal | None],
         rate_limiter: NamedDependency[RateLimiter],
         db: NamedDependency[AsyncConnection[Any]],
-    ) -> CreatedUser:
+    ) -> Response[CreatedUser]:
         if data.role_id is not None:
             await ensure_role_grantable(users, maybe_caller, data.role_id)
         if maybe_caller is None:
@@ -101,18 +103,18 @@ class UsersController(Controller):
         if data.password and len(data.password) < 8:
             raise invalid_field("password", "Expected `str` of length >= 8")
 
-        async def create() -> Response[Any]:
+        async def create() -> Response[CreatedUser]:
             user_id, generated = await create_account(
                 users, passwords, email=data.email, password=data.password, name=data.name, role_id=data.role_id
             )
             if data.role_id is not None and maybe_caller is not None:
-                await users.audit(maybe_caller.id, "role.grant", f"user:{user_id}", role_id=data.role_id)
+                await AuditLog(db).record(maybe_caller.id, "role.grant", f"user:{user_id}", role_id=data.role_id)
             user = await users.user_view(user_id)
             assert user is not None
             body = CreatedUser(**{f: getattr(user, f) for f in user.__struct_fields__}, generated_password=generated)
             return Response(body, status_code=HTTP_201_CREATED, headers={"Location": f"/api/v1/users/{user_id}"})
 
-        return await idempotent(request, db, create)  # type: ignore[return-value]
+        return await idempotent(request, db, create)
 
     @get("/", guards=[claim_required(MANAGE_USERS)], summary="Users with their role and claims")
     async def list_users(
@@ -163,7 +165,7 @@ class UsersController(Controller):
             await delete_account(db, account_hooks, caller.id)  # 409 while leading or selling
         except LastAdministrator:
             raise await authority.last_administrator("user.delete", f"user:{caller.id}") from None
-        await users.audit(caller.id, "user.delete", f"user:{caller.id}")
+        await AuditLog(db).record(caller.id, "user.delete", f"user:{caller.id}")
 
     @delete(
         "/{user_id:uuid}",
@@ -296,7 +298,7 @@ class RolesController(Controller):
         role = await users.create_role(data.description, [c.id for c in claims])
         if role is None:
             raise conflict("A role with this description already exists", key="description")
-        await users.audit(caller.id, "role.create", f"role:{role.id}", claims=role.claims)
+        await AuditLog(users.conn).record(caller.id, "role.create", f"role:{role.id}", claims=role.claims)
         return role
 
     @get("/claims", summary="Claims")
@@ -314,7 +316,7 @@ class RolesController(Controller):
         claim = await users.create_claim(data.description, data.active)
         if claim is None:
             raise conflict("A claim with this description already exists", key="description")
-        await users.audit(caller.id, "claim.create", f"claim:{claim.id}", description=claim.description)
+        await AuditLog(users.conn).record(caller.id, "claim.create", f"claim:{claim.id}", description=claim.description)
         return claim
 
     @patch("/claims/{claim_id:int}", summary="Rename, activate or deactivate a claim")

@@ -10,8 +10,8 @@ from uuid import UUID
 
 import msgspec
 from psycopg.errors import CheckViolation
-from psycopg.types.json import Jsonb
 
+from app.audit import AuditLog
 from app.db.sql import Repository
 from app.users.schemas import ClaimOut, RoleOut, UserOut, UserRole
 
@@ -37,6 +37,14 @@ class LockedAccount(msgspec.Struct):
     id: UUID
     state: str
     role_id: int
+
+
+class AccountByEmail(msgspec.Struct):
+    id: UUID
+    name: str | None
+    state: str
+    active: bool
+    activated: bool  # it has a password
 
 
 class UsersRepository(Repository):
@@ -115,8 +123,8 @@ class UsersRepository(Repository):
     async def account_state(self, user_id: UUID) -> str | None:
         return await self.fetch_value("account_state", user_id=user_id)
 
-    async def account_state_by_email(self, email: str) -> str | None:
-        return await self.fetch_value("account_state_by_email", email=email)
+    async def user_by_email(self, email: str) -> AccountByEmail | None:
+        return await self.fetch_one("user_by_email", AccountByEmail, email=email)
 
     async def role_exists(self, role_id: int) -> bool:
         return bool(await self.fetch_value("role_exists", role_id=role_id))
@@ -163,7 +171,9 @@ class UsersRepository(Repository):
         return await self.fetch_value("restore_administrator", email=email, password_hash=password_hash)
 
     async def audit(self, actor_id: UUID | None, action: str, subject: str, **detail: Any) -> None:
-        await self.execute("insert_audit", actor_id=actor_id, action=action, subject=subject, detail=Jsonb(detail))
+        """CLINIC-MERGE: app/clinic/controller.py still audits through here; the lead deletes this method when the
+        clinic split (which uses app.audit.AuditLog) is merged."""
+        await AuditLog(self.conn).record(actor_id, action, subject, **detail)
 
     async def export_user(self, user_id: UUID) -> dict[str, Any]:
         return await self.fetch_value("export_user", user_id=user_id)

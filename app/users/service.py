@@ -9,20 +9,19 @@ from uuid import UUID
 from psycopg import AsyncConnection
 
 from app.areas import AccountHooks
+from app.auth.claims import MANAGE_USERS
+
+# CLINIC-MERGE: app/clinic/controller.py still imports code_refused from here; the lead drops this line when the
+# clinic split (which imports it from app.auth.codes) is merged.
+from app.auth.codes import code_refused as code_refused
 from app.auth.principal import Principal
 from app.auth.service import close_account
 from app.security import Passwords, generate_password
 from app.users.repository import UsersRepository
-from app.web.errors import AppError, FieldError, conflict, forbidden, invalid_field
+from app.web.errors import conflict, forbidden, invalid_field
 
-MANAGE_USERS = "users:manage"
-# Claims the code checks by name (guards of the users, clinic, cashback and auctions areas): renaming one would
-# silently switch its feature off for everyone, and deactivating users:manage would leave nobody able to undo it.
-BUILT_IN_CLAIMS = frozenset({MANAGE_USERS, "clinics:manage", "purchases:manage", "auctions:sell"})
 # The role the first migration creates with id 1: the Administrador, whatever its description says.
 ADMINISTRADOR = 1
-# Activation and reset codes work for these states only: a code never brings back a deactivated account.
-CODE_STATES = frozenset({"invited", "active"})
 INVITED_ADDRESS = (
     "This address was invited and has no password yet: ask for a password reset "
     "(POST /api/v1/auth/password-reset) to set one and activate the account"
@@ -38,7 +37,7 @@ def ensure_can_grant(actor: Principal, claims: set[str]) -> None:
 
 async def ensure_role_grantable(users: UsersRepository, actor: Principal | None, role_id: int) -> None:
     if actor is None or not actor.has(MANAGE_USERS):
-        raise forbidden("Setting role_id requires the 'users:manage' claim")
+        raise forbidden(f"Setting role_id requires the {MANAGE_USERS!r} claim")
     if not await users.role_exists(role_id):
         raise invalid_field("role_id", f"Unknown role {role_id}")
     ensure_can_grant(actor, await users.role_claim_names(role_id))
@@ -63,24 +62,11 @@ async def create_account(
     )
     if user_id is None:
         # An invitation never takes the address from its owner: the reset code proves it and activates the account.
-        if await users.account_state_by_email(email) == "invited":
+        taken = await users.user_by_email(email)
+        if taken is not None and taken.state == "invited":
             raise conflict(INVITED_ADDRESS, key="email")
         raise conflict("An account with this e-mail already exists", key="email")
     return user_id, generated
-
-
-def state_conflict(state: str, detail: str | None = None) -> AppError:
-    """A transition "Account states" does not allow from `state`, which is named in `extra`."""
-    return AppError(
-        409, detail or f"Not allowed while the account is {state}", extra=[FieldError(key="state", message=state)]
-    )
-
-
-def code_refused(state: str | None) -> AppError:
-    """A code (activation or reset) that matched, for an account no code may change."""
-    if state in (None, "deleted"):
-        return AppError(410, "The account no longer exists")
-    return state_conflict(state, "This account is deactivated: only an administrator can re-activate it")
 
 
 # Transitions. Each runs in the caller's transaction and returns False when the account was not in a state it

@@ -84,6 +84,14 @@ def status_conflict(current_status: str) -> AppError:
     )
 
 
+def state_conflict(state: str, detail: str | None = None) -> AppError:
+    """A transition of an account's "Account states" (docs/rules/users.md) not allowed from `state`, which is
+    named in `extra` as status_conflict names a status."""
+    return AppError(
+        409, detail or f"Not allowed while the account is {state}", extra=[FieldError(key="state", message=state)]
+    )
+
+
 def unprocessable(detail: str, *, key: str | None = None) -> AppError:
     extra = [FieldError(key=key, message=detail)] if key else None
     return AppError(422, detail, extra=extra)

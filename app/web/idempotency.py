@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import msgspec
 from litestar import Request, Response
@@ -30,6 +30,7 @@ from app.web.responses import encode_json
 HEADER = "idempotency-key"
 SHOWN_ONCE = ("generated_password",)
 _DECODER = msgspec.json.Decoder(float_hook=Decimal)  # money stays exact through the round trip
+Body = TypeVar("Body")
 
 
 def _to_store(body: bytes) -> bytes:
@@ -53,8 +54,9 @@ def _owner(request: Request[Any, Any, Any]) -> str:
 async def idempotent(
     request: Request[Any, Any, Any],
     conn: AsyncConnection[Any],
-    create: Callable[[], Awaitable[Response[Any]]],
-) -> Response[Any]:
+    create: Callable[[], Awaitable[Response[Body]]],
+) -> Response[Body]:
+    """The response of `create()`, or, for a retry, the stored bytes of the first one (the same Body, encoded)."""
     key = request.headers.get(HEADER)
     if key is None:
         return await create()
@@ -80,4 +82,7 @@ async def idempotent(
     headers = {"Idempotent-Replayed": "true"}
     if stored.location:
         headers["Location"] = stored.location
-    return Response(content=stored.response, status_code=stored.status_code, media_type=MediaType.JSON, headers=headers)
+    replay = Response(
+        content=stored.response, status_code=stored.status_code, media_type=MediaType.JSON, headers=headers
+    )
+    return cast("Response[Body]", replay)  # the JSON of the Body the first attempt answered

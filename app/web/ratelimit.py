@@ -5,7 +5,7 @@ though its request's transaction rolls back.
 
 Clients are counted by bucket (app/web/client.py: an IPv4 address or an IPv6 /64). Password checks follow
 docs/rules/users.md, "Rate limits": only failures count, per client and per (account, client) pair, and a browser
-with a device cookie for the account is a client of its own (app/auth/device.py). See docs/security.md.
+with a device cookie for the account is a client of its own (app/web/device.py). See docs/security.md.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from litestar.datastructures import State
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from app.auth.device import device_id
 from app.config import Settings
 from app.db.pool import autocommit_connection
 from app.web.client import client_key
+from app.web.device import device_id
 from app.web.errors import AppError
 from app.web.repository import RateLimitHit, WebRepository
 

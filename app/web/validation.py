@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
-from typing import Annotated, Any, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, TypeVar, get_args, get_origin, get_type_hints
 
 import msgspec
 from litestar import Request
@@ -21,6 +21,8 @@ from litestar.utils.scope.state import ScopeState
 
 from app.mail.address import localhost_allowed
 from app.web.errors import AppError, FieldError
+
+Body = TypeVar("Body", bound=msgspec.Struct)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +109,7 @@ def decode_document(raw: bytes | str) -> Any:
         raise AppError(400, _TOO_DEEP) from None
 
 
-def decode_strict(raw: bytes, struct_type: type[msgspec.Struct]) -> msgspec.Struct:
+def decode_strict(raw: bytes, struct_type: type[Body]) -> Body:
     """Decode `raw` into `struct_type`, raising one 400 AppError that lists every problem."""
     return validate_document(decode_document(raw) if raw.strip() else None, struct_type)
 
@@ -140,7 +142,7 @@ def _contains_nul(value: Any) -> bool:
     return False
 
 
-def validate_document(document: Any, struct_type: type[msgspec.Struct]) -> msgspec.Struct:
+def validate_document(document: Any, struct_type: type[Body]) -> Body:
     if not isinstance(document, dict):
         raise AppError(400, "The body must be a JSON object")
     if _nested_too_deeply(document):

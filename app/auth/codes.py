@@ -1,0 +1,17 @@
+"""One-time codes (a password reset's, a clinic invitation's activation): which accounts they may change.
+
+A code proves an address, so it activates an invited account; it never brings back a deactivated or deleted one
+(docs/rules/users.md, "Account states")."""
+
+from __future__ import annotations
+
+from app.web.errors import AppError, state_conflict
+
+CODE_STATES = frozenset({"invited", "active"})
+
+
+def code_refused(state: str | None) -> AppError:
+    """A code that matched, for an account no code may change."""
+    if state in (None, "deleted"):
+        return AppError(410, "The account no longer exists")
+    return state_conflict(state, "This account is deactivated: only an administrator can re-activate it")
