@@ -35,9 +35,8 @@ CLINIC_CONTROLLER_IMPORTS = {("app.clinic.controller", "app.auth.controller")}
 # until the events branch of issue 12 (item 2) makes one SQL function serve both; the lead swaps that entry for
 # the function's migration at the merge.
 PUBLISHERS = {
-    ("sql/realtime.sql", "publish_event"),
-    ("migrations/0012_realtime_rights.sql", None),
-    ("sql/auctions.sql", "place_bid"),
+    ("migrations/0017_publish_event.sql", None),  # the publish_event() function: every stored event
+    ("migrations/0012_realtime_rights.sql", None),  # rights notices (seq 0, never stored)
 }
 _PUBLISHES = re.compile(r"pg_notify\s*\(|\b(?:insert\s+into|update)\s+topic_seq\b", re.IGNORECASE)
 
