@@ -220,14 +220,6 @@ SET status = 'closed',
     updated_at = clock_timestamp()
 WHERE p.id = :product_id AND p.status = 'open'
 RETURNING p.id, p.winner_id, p.winning_bid, p.auction_end, p.bid_count;
-
--- name: demo_user_id
--- Demo data: the id of a demo account that already exists.
-SELECT id FROM users WHERE lower(email) = lower(:email);
-
--- Account states (docs/rules/users.md): what deactivating or deleting an account does to its auctions. The app runs
--- these three in the transaction that deactivates the account, in this order, and announces each change.
-
 -- name: lock_auctions_of_user
 -- The open auctions the user sells or has a live bid on, locked (in id order, like every multi-row lock here)
 -- so no bid lands on them until the account's change commits; a row a concurrent bid changed is re-read after

@@ -60,12 +60,12 @@ class ProductsController(Controller):
         caller: NamedDependency[Principal],
         settings: NamedDependency[Settings],
         db: NamedDependency[AsyncConnection[Any]],
-    ) -> CreatedProduct:
+    ) -> Response[CreatedProduct]:
         earliest = datetime.now(UTC) + timedelta(seconds=settings.auction_min_duration)
         if data.auction_end < earliest:
             raise invalid_field("auction_end", f"Must be at least {settings.auction_min_duration} seconds from now")
 
-        async def create() -> Response[Any]:
+        async def create() -> Response[CreatedProduct]:
             product_id = await auctions.create_product(
                 seller_id=caller.id,
                 product_name=data.product_name,
@@ -81,7 +81,7 @@ class ProductsController(Controller):
                 headers={"Location": f"/api/v1/products/{product_id}"},
             )
 
-        return await idempotent(request, db, create)  # type: ignore[return-value]
+        return await idempotent(request, db, create)
 
     @get(["/", ""], summary="Auctions, newest first, with current price, bidder count and end")
     async def list_products(
@@ -146,8 +146,8 @@ class ProductsController(Controller):
         caller: NamedDependency[Principal],
         db: NamedDependency[AsyncConnection[Any]],
         settings: NamedDependency[Settings],
-    ) -> PlacedBid:
-        async def create() -> Response[Any]:
+    ) -> Response[PlacedBid]:
+        async def create() -> Response[PlacedBid]:
             bid = await place_bid(
                 db,
                 product_id,
@@ -160,7 +160,7 @@ class ProductsController(Controller):
                 bid, status_code=HTTP_201_CREATED, headers={"Location": f"/api/v1/products/{product_id}/bids"}
             )
 
-        return await idempotent(request, db, create)  # type: ignore[return-value]
+        return await idempotent(request, db, create)
 
 
 @cache

@@ -52,7 +52,9 @@ async def _user_id(users: UsersRepository, passwords: Passwords, email: str, nam
     created = await users.create_user(email=email, password_hash=await passwords.hash(DEMO_PASSWORD), name=name)
     if created is not None:
         return created
-    return await AuctionsRepository(users.conn).demo_user_id(email)
+    existing = await users.user_by_email(email)
+    assert existing is not None  # create_user found the address taken
+    return existing.id
 
 
 async def seed_demo(conn: AsyncConnection[Any], passwords: Passwords) -> None:

@@ -180,9 +180,6 @@ class AuctionsRepository(Repository):
     async def cancel_product(self, product_id: UUID, seller_id: UUID) -> CancelResult | None:
         return await self.fetch_one("cancel_product", CancelResult, product_id=product_id, seller_id=seller_id)
 
-    async def demo_user_id(self, email: str) -> UUID:
-        return await self.fetch_value("demo_user_id", email=email)
-
     async def lock_due_auctions(self, limit: int, skip: list[UUID]) -> list[UUID]:
         return [row["id"] for row in await self.fetch_rows("lock_due_auctions", limit=limit, skip=skip)]
 
