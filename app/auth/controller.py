@@ -15,10 +15,11 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from app.areas import AccountHooks
+from app.auth.cookies import session_cookie
 from app.auth.csrf import csrf_cookie_name, csrf_token_valid, new_csrf_token
 from app.auth.device import device_cookie
 from app.auth.middleware import bearer_token, credentials
-from app.auth.principal import SESSION_COOKIE, login_required
+from app.auth.principal import login_required
 from app.auth.repository import AuthRepository
 from app.auth.schemas import (
     CsrfToken,
@@ -47,18 +48,6 @@ RESET_WORK_JITTER = 1.0  # seconds
 
 def provide_auth(db: NamedDependency[AsyncConnection[Any]]) -> AuthRepository:
     return AuthRepository(db)
-
-
-def _session_cookie(settings: NamedDependency[Settings], value: str, max_age: int) -> Cookie:
-    return Cookie(
-        key=SESSION_COOKIE,
-        value=value,
-        max_age=max_age,
-        path="/",
-        httponly=True,
-        samesite="lax",
-        secure=settings.cookie_secure,
-    )
 
 
 async def _token_request(request: Request[Any, Any, Any]) -> TokenRequest:
@@ -149,7 +138,7 @@ class AuthController(Controller):
         return AppResponse(
             LoginResult(message="logged in successfully", user_id=user_id),
             cookies=[
-                _session_cookie(settings, token, settings.session_ttl),
+                session_cookie(settings, token, settings.session_ttl),
                 # This browser's own failure budget for the account at its next logins (app/auth/device.py).
                 device_cookie(settings, str(user_id)),
             ],
@@ -166,7 +155,7 @@ class AuthController(Controller):
         token, _ = credentials(request.scope)
         assert token is not None
         await end_sessions(auth.conn, account_hooks, token_hash=token_hash(token))
-        return AppResponse(Message(message="logged out successfully"), cookies=[_session_cookie(settings, "", 0)])
+        return AppResponse(Message(message="logged out successfully"), cookies=[session_cookie(settings, "", 0)])
 
     @post("/auth/token", status_code=HTTP_200_OK, summary="A bearer token (JSON or OAuth2 password form)")
     async def token(
