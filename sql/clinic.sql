@@ -284,16 +284,6 @@ WHERE lower(i.email) = lower(:email)
   AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > now()
 RETURNING i.id, i.clinic_id, i.user_id, i.is_admin, i.service_ids, i.code_hash = :code_hash AS matched;
 
--- name: activate_account
--- The invited account gets its password and name and becomes active; an active one (activated meanwhile by a
--- reset code, say) gets them too: the code proves the address. Codes never bring back a deactivated or deleted
--- account ("Account states"): nothing is returned then. Returns the state the account was in.
-UPDATE users u
-SET password_hash = :password_hash, name = :name, state = 'active', updated_at = now()
-FROM (SELECT id, state FROM users WHERE id = :user_id FOR NO KEY UPDATE) before
-WHERE u.id = before.id AND before.state IN ('invited', 'active')
-RETURNING before.state;
-
 -- Tickets -------------------------------------------------------------------------------------------------------
 
 -- name: service_for_ticket

@@ -123,6 +123,17 @@ SELECT state FROM users WHERE id = :user_id;
 -- name: account_state_by_email
 SELECT state FROM users WHERE lower(email) = lower(:email);
 
+-- name: activate_account
+-- A clinic invitation's code accepted: the invited account gets its password and name and becomes active; an
+-- active one (activated meanwhile by a reset code, say) gets them too: the code proves the address. Codes never
+-- bring back a deactivated or deleted account ("Account states"): nothing is returned then. Returns the state
+-- the account was in.
+UPDATE users u
+SET password_hash = :password_hash, name = :name, state = 'active', updated_at = now()
+FROM (SELECT id, state FROM users WHERE id = :user_id FOR NO KEY UPDATE) before
+WHERE u.id = before.id AND before.state IN ('invited', 'active')
+RETURNING before.state;
+
 -- name: anonymize_user
 -- Account deletion (LGPD): personal data is erased, the row stays for the financial and clinical rows that
 -- reference it. The e-mail becomes a unique placeholder so the address can sign up again.

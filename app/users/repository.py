@@ -118,6 +118,11 @@ class UsersRepository(Repository):
     async def account_state_by_email(self, email: str) -> str | None:
         return await self.fetch_value("account_state_by_email", email=email)
 
+    async def activate_account(self, user_id: UUID, password_hash: str, name: str) -> str | None:
+        """An invitation accepted: the state the account was in ('invited' or 'active'); None when a code may not
+        activate it."""
+        return await self.fetch_value("activate_account", user_id=user_id, password_hash=password_hash, name=name)
+
     async def role_exists(self, role_id: int) -> bool:
         return bool(await self.fetch_value("role_exists", role_id=role_id))
 
