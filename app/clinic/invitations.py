@@ -8,12 +8,16 @@ from uuid import UUID
 
 from psycopg import AsyncConnection
 
+from app.areas import AccountHooks
+from app.auth.repository import AuthRepository
+from app.auth.service import end_sessions, open_session
 from app.clinic.repository import ClinicRepository
-from app.clinic.schemas import ClinicOut, InvitationResult
+from app.clinic.schemas import Activate, Activated, ClinicOut, InvitationResult
 from app.config import Settings
 from app.mail.outbox import queue_mail
-from app.security import code_hash, new_numeric_code
+from app.security import Passwords, code_hash, new_numeric_code
 from app.users.repository import UsersRepository
+from app.users.service import code_refused
 from app.web.errors import conflict, not_found
 
 INVITATION_TTL = 24 * 3600
@@ -98,3 +102,38 @@ async def resend_invitation(
     account = await repo.account_by_email(invitation.email)
     assert account is not None
     return InvitationResult(status="invited", email=invitation.email, user_id=account.id, invitation=invitation)
+
+
+async def accept(
+    conn: AsyncConnection[Any],
+    repo: ClinicRepository,
+    passwords: Passwords,
+    settings: Settings,
+    account_hooks: AccountHooks,
+    data: Activate,
+) -> tuple[Activated, str] | None:
+    """Activation with a code: the account gets its password and name, joins the clinic's staff and is logged in
+    (the answer and the new session's token). None when the code is wrong, expired or used up: the attempt
+    counted against the e-mail's invitations stays, so the caller answers without raising."""
+    attempts = await repo.count_activation_attempt(
+        data.email, code_hash(settings.secret_key, INVITE_PURPOSE, data.code), ACTIVATION_MAX_ATTEMPTS
+    )
+    invitation = next((a for a in attempts if a.matched), None)
+    if invitation is None:
+        return None
+    users = UsersRepository(conn)
+    name = f"{data.first_name} {data.last_name}"[:100]
+    previous = await users.activate_account(invitation.user_id, await passwords.hash(data.password), name)
+    if previous is None:  # raised: the invitation stays pending, for when authority re-activates the account
+        raise code_refused(await users.account_state(invitation.user_id))
+    if previous == "invited":
+        await users.audit(invitation.user_id, "user.activate", f"user:{invitation.user_id}", by="invitation")
+    await end_sessions(conn, account_hooks, user_id=invitation.user_id)  # the password may have changed
+    await repo.add_staff(
+        invitation.clinic_id, invitation.user_id, is_admin=invitation.is_admin, specialty=data.specialty
+    )
+    if invitation.service_ids:
+        await repo.set_staff_services(invitation.clinic_id, invitation.user_id, invitation.service_ids)
+    token, _ = await open_session(AuthRepository(conn), settings, invitation.user_id, "cookie")
+    activated = Activated(message="account activated", user_id=invitation.user_id, clinic_ids=[invitation.clinic_id])
+    return activated, token

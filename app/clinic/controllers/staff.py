@@ -14,15 +14,12 @@ from psycopg import AsyncConnection
 
 from app.areas import AccountHooks
 from app.auth.cookies import session_cookie
-from app.auth.repository import AuthRepository
-from app.auth.service import end_sessions, open_session
 from app.clinic import invitations
 from app.clinic.access import CLINIC_DEPENDENCIES, StaffAccess
 from app.clinic.desk import leave_staff
 from app.clinic.repository import ClinicRepository
 from app.clinic.schemas import (
     Activate,
-    Activated,
     ClinicOut,
     CreateInvitation,
     InvitationOut,
@@ -32,9 +29,7 @@ from app.clinic.schemas import (
 )
 from app.clinic.service_ids import check_service_ids
 from app.config import Settings
-from app.security import Passwords, code_hash
-from app.users.repository import UsersRepository
-from app.users.service import code_refused
+from app.security import Passwords
 from app.web.errors import error_response, invalid_field, not_found
 from app.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from app.web.ratelimit import CODE_ATTEMPTS, RateLimiter
@@ -175,31 +170,9 @@ class ActivationController(Controller):
         account_hooks: NamedDependency[AccountHooks],
     ) -> Response[Any]:
         await rate_limiter.hit_address(CODE_ATTEMPTS, request)
-        attempts = await clinics.count_activation_attempt(
-            data.email,
-            code_hash(settings.secret_key, invitations.INVITE_PURPOSE, data.code),
-            invitations.ACTIVATION_MAX_ATTEMPTS,
-        )
-        accepted = [a for a in attempts if a.matched]
-        if not accepted:
-            # Returned, not raised: the attempts counted above must be committed.
+        accepted = await invitations.accept(db, clinics, passwords, settings, account_hooks, data)
+        if accepted is None:
+            # Returned, not raised: the attempt counted must be committed.
             return error_response(invalid_field("code", "The code is wrong, expired or already used"))
-        invitation = accepted[0]
-        users = UsersRepository(db)
-        name = f"{data.first_name} {data.last_name}"[:100]
-        previous = await users.activate_account(invitation.user_id, await passwords.hash(data.password), name)
-        if previous is None:  # raised: the invitation stays pending, for when authority re-activates the account
-            raise code_refused(await users.account_state(invitation.user_id))
-        if previous == "invited":
-            await users.audit(invitation.user_id, "user.activate", f"user:{invitation.user_id}", by="invitation")
-        await end_sessions(db, account_hooks, user_id=invitation.user_id)  # the password may have changed
-        await clinics.add_staff(
-            invitation.clinic_id, invitation.user_id, is_admin=invitation.is_admin, specialty=data.specialty
-        )
-        if invitation.service_ids:
-            await clinics.set_staff_services(invitation.clinic_id, invitation.user_id, invitation.service_ids)
-        token, _ = await open_session(AuthRepository(db), settings, invitation.user_id, "cookie")
-        return AppResponse(
-            Activated(message="account activated", user_id=invitation.user_id, clinic_ids=[invitation.clinic_id]),
-            cookies=[session_cookie(settings, token, settings.session_ttl)],
-        )
+        activated, token = accepted
+        return AppResponse(activated, cookies=[session_cookie(settings, token, settings.session_ttl)])
