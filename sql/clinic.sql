@@ -1,6 +1,7 @@
 -- Clinic queue (docs/rules/clinic.md). Every row belongs to a clinic; every status change is a conditional UPDATE
 -- that says by returning nothing that the step was not in a status the action starts from.
 -- Priority ranks in queue order: 3 emergency, 2 preferential, 1 normal.
+-- A step is one stop of a ticket's route, a row of `attendances` (the table and the URL's name for it).
 
 -- Clinics and who may do what ---------------------------------------------------------------------------------
 
