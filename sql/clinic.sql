@@ -1,6 +1,7 @@
 -- Clinic queue (docs/rules/clinic.md). Every row belongs to a clinic; every status change is a conditional UPDATE
 -- that says by returning nothing that the step was not in a status the action starts from.
 -- Priority ranks in queue order: 3 emergency, 2 preferential, 1 normal.
+-- A step is one stop of a ticket's route, a row of `attendances` (the table and the URL's name for it).
 
 -- Clinics and who may do what ---------------------------------------------------------------------------------
 
@@ -231,12 +232,6 @@ SELECT EXISTS (SELECT 1 FROM staff WHERE clinic_id = :clinic_id AND user_id = :u
 
 -- Invitations and activation ----------------------------------------------------------------------------------
 
--- name: account_by_email
--- The account an e-mail names (any letter case); activated = it has a password.
-SELECT id, name, active, password_hash IS NOT NULL AS activated
-FROM users
-WHERE lower(email) = lower(:email) AND deleted_at IS NULL;
-
 -- name: upsert_invitation
 -- A new invitation, or the pending one for this person renewed (new code, attempts reset, new expiry).
 INSERT INTO staff_invitations AS i (clinic_id, user_id, email, name, is_admin, service_ids, code_hash,
@@ -285,16 +280,6 @@ SET attempts = i.attempts + 1,
 WHERE lower(i.email) = lower(:email)
   AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > now()
 RETURNING i.id, i.clinic_id, i.user_id, i.is_admin, i.service_ids, i.code_hash = :code_hash AS matched;
-
--- name: activate_account
--- The invited account gets its password and name and becomes active; an active one (activated meanwhile by a
--- reset code, say) gets them too: the code proves the address. Codes never bring back a deactivated or deleted
--- account ("Account states"): nothing is returned then. Returns the state the account was in.
-UPDATE users u
-SET password_hash = :password_hash, name = :name, state = 'active', updated_at = now()
-FROM (SELECT id, state FROM users WHERE id = :user_id FOR NO KEY UPDATE) before
-WHERE u.id = before.id AND before.state IN ('invited', 'active')
-RETURNING before.state;
 
 -- Tickets -------------------------------------------------------------------------------------------------------
 

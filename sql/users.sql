@@ -128,6 +128,17 @@ SELECT id, name, state, active, password_hash IS NOT NULL AS activated
 FROM users
 WHERE lower(email) = lower(:email) AND state <> 'deleted';
 
+-- name: activate_account
+-- A clinic invitation's code accepted: the invited account gets its password and name and becomes active; an
+-- active one (activated meanwhile by a reset code, say) gets them too: the code proves the address. Codes never
+-- bring back a deactivated or deleted account ("Account states"): nothing is returned then. Returns the state
+-- the account was in.
+UPDATE users u
+SET password_hash = :password_hash, name = :name, state = 'active', updated_at = now()
+FROM (SELECT id, state FROM users WHERE id = :user_id FOR NO KEY UPDATE) before
+WHERE u.id = before.id AND before.state IN ('invited', 'active')
+RETURNING before.state;
+
 -- name: anonymize_user
 -- Account deletion (LGPD): personal data is erased, the row stays for the financial and clinical rows that
 -- reference it. The e-mail becomes a unique placeholder so the address can sign up again.

@@ -19,21 +19,9 @@ from app.db.sql import parse_sql
 APP = PROJECT_ROOT / "app"
 MAX_LINES = 350
 
-# The clinic area is being split by resource in its own branch (issue 12, items 3 to 5). Until that branch is
-# merged these are its known offenders; the lead empties each allow-list at the merge, and then they stay empty.
-CLINIC_FILES_OVER_MAX_LINES = {
-    "app/clinic/controller.py",
-    "app/clinic/repository.py",
-    "app/clinic/schemas.py",
-    "app/clinic/service.py",
-}
-CLINIC_PRIVATE_IMPORTS = {("app.clinic.controller", "app.auth.controller", "_session_cookie")}
-CLINIC_CONTROLLER_IMPORTS = {("app.clinic.controller", "app.auth.controller")}
-
-# Who may write an event (a topic_seq row) or send a notification on the hub's channel: publish_event, and the
-# rights announcement of migration 0012 (seq 0, nothing stored). The bid statement still writes its own events
-# until the events branch of issue 12 (item 2) makes one SQL function serve both; the lead swaps that entry for
-# the function's migration at the merge.
+# Who may write an event (a topic_seq row) or send a notification on the hub's channel: the publish_event()
+# function of migration 0017 (sql/realtime.sql's publish_event and the bid both call it), and the rights
+# announcement of migration 0012 (seq 0, nothing stored).
 PUBLISHERS = {
     ("migrations/0017_publish_event.sql", None),  # the publish_event() function: every stored event
     ("migrations/0012_realtime_rights.sql", None),  # rights notices (seq 0, never stored)
@@ -97,7 +85,7 @@ def test_the_checks_see_the_app() -> None:
 
 def test_no_python_file_under_app_is_over_the_limit() -> None:
     over = {module.relative for module in MODULES if len(module.path.read_text().splitlines()) > MAX_LINES}
-    assert over - CLINIC_FILES_OVER_MAX_LINES == set(), f"split these by concept (at most {MAX_LINES} lines)"
+    assert over == set(), f"split these by concept (at most {MAX_LINES} lines)"
 
 
 def test_no_private_name_is_imported_from_another_module() -> None:
@@ -107,7 +95,7 @@ def test_no_private_name_is_imported_from_another_module() -> None:
         for imported, name in _imports(module)
         if name is not None and name.startswith("_") and imported != module.name
     }
-    assert leaks - CLINIC_PRIVATE_IMPORTS == set(), "make the name public where it belongs, or keep it in its module"
+    assert leaks == set(), "make the name public where it belongs, or keep it in its module"
 
 
 def test_controllers_are_imported_only_inside_their_own_area() -> None:
@@ -117,7 +105,7 @@ def test_controllers_are_imported_only_inside_their_own_area() -> None:
         for imported, _ in _imports(module)
         if _is_controller(imported) and ".".join(imported.split(".")[:2]) != module.area
     }
-    assert crossings - CLINIC_CONTROLLER_IMPORTS == set(), "move what is shared out of the controller"
+    assert crossings == set(), "move what is shared out of the controller"
 
 
 def test_area_packages_do_not_import_each_other_in_a_circle() -> None:

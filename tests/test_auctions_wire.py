@@ -13,8 +13,8 @@ import psycopg
 
 from app.auctions import wire
 from app.config import Settings
+from tests.auctions_support import create_auction, http_bid, watch, watching
 from tests.support import Account, RunningServer, eventually, new_user
-from tests.test_auctions_support import create_auction, http_bid, watch, watching
 
 EVENT_KINDS = {wire.NEW_BID, wire.FINISHED, wire.EXTENDED, wire.BIDS_WITHDRAWN}
 

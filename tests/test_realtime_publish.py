@@ -19,8 +19,8 @@ from app.auctions.repository import AuctionsRepository
 from app.config import PROJECT_ROOT, Settings
 from app.db.sql import load_sql
 from app.security import token_hash
+from tests.auctions_support import create_auction
 from tests.support import new_user
-from tests.test_auctions_support import create_auction
 
 # What publishing an event takes: the topic's seq, the event row. Only the function may write them.
 _WRITES_AN_EVENT = re.compile(r"\b(INSERT\s+INTO|UPDATE)\s+(events|topic_seq)\b", re.IGNORECASE)

@@ -17,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 from app.areas import AccountHooks
 from app.audit import AuditLog
 from app.auth.codes import CODE_STATES, code_refused
+from app.auth.cookies import session_cookie
 from app.auth.csrf import csrf_cookie_name, csrf_token_valid, new_csrf_token
 from app.auth.middleware import bearer_token, credentials
 from app.auth.principal import login_required
@@ -31,7 +32,7 @@ from app.auth.schemas import (
     TokenRequest,
     TokenResponse,
 )
-from app.auth.service import authenticate, end_sessions, open_session, session_cookie
+from app.auth.service import authenticate, end_sessions, open_session
 from app.config import Settings
 from app.mail.outbox import queue_mail
 from app.security import Passwords, code_hash, new_numeric_code, token_hash
@@ -47,11 +48,6 @@ RESET_WORK_JITTER = 1.0  # seconds
 
 def provide_auth(db: NamedDependency[AsyncConnection[Any]]) -> AuthRepository:
     return AuthRepository(db)
-
-
-# CLINIC-MERGE: app/clinic/controller.py still imports the session cookie under this private name; the lead
-# deletes this line when the clinic split (which imports app.auth.service.session_cookie) is merged.
-_session_cookie = session_cookie
 
 
 async def _token_request(request: Request[Any, Any, Any]) -> TokenRequest:

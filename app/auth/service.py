@@ -9,11 +9,9 @@ from typing import Any
 from uuid import UUID
 
 from litestar.connection import ASGIConnection
-from litestar.datastructures import Cookie
 from psycopg import AsyncConnection, OperationalError
 
 from app.areas import AccountHooks
-from app.auth.principal import SESSION_COOKIE
 from app.auth.repository import AuthRepository
 from app.config import Settings
 from app.security import Passwords, new_token, token_hash
@@ -56,20 +54,6 @@ async def open_session(auth: AuthRepository, settings: Settings, user_id: UUID, 
     ttl = settings.session_ttl if kind == "cookie" else settings.token_ttl
     expires_at = await auth.create_session(token_hash(token), user_id, kind, ttl)
     return token, expires_at
-
-
-def session_cookie(settings: Settings, value: str, max_age: int) -> Cookie:
-    """The cookie that carries a session token to the browser (`value` "" and `max_age` 0: the browser drops it).
-    Page scripts cannot read it (HttpOnly); other sites' requests do not carry it, except a top-level link (Lax)."""
-    return Cookie(
-        key=SESSION_COOKIE,
-        value=value,
-        max_age=max_age,
-        path="/",
-        httponly=True,
-        samesite="lax",
-        secure=settings.cookie_secure,
-    )
 
 
 async def end_sessions(

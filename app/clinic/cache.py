@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from psycopg import AsyncConnection
+
 from app.clinic.schemas import ServiceOut
+from app.realtime.repository import publish
 
 TOPIC = "cache:clinic-services"
 
@@ -38,3 +41,8 @@ class ServiceCache:
         if generation == self._generation:
             self._entries[clinic_id] = value
         return value
+
+
+async def services_changed(conn: AsyncConnection[Any], clinic_id: int) -> None:
+    """In the transaction that changed a clinic's services: every process drops its cached kiosk list."""
+    await publish(conn, TOPIC, {"clinic_id": clinic_id})

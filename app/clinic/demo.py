@@ -45,7 +45,7 @@ async def seed_demo(conn: AsyncConnection[Any], passwords: Passwords) -> None:
     await users.create_user(
         email=DEMO_ADMIN, password_hash=await passwords.hash(DEMO_PASSWORD), name="Administração Demo"
     )
-    account = await clinics.account_by_email(DEMO_ADMIN)
+    account = await users.user_by_email(DEMO_ADMIN)
     assert account is not None
     await clinics.add_staff(clinic.id, account.id, is_admin=True, specialty="Recepção")
     print(

@@ -1,4 +1,4 @@
-"""Statements of sql/clinic.sql."""
+"""Statements of sql/clinic.sql: one typed method per statement."""
 
 from __future__ import annotations
 
@@ -6,28 +6,29 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-from app.clinic.schemas import (
-    Access,
-    AccountByEmail,
+from app.clinic.rows import (
+    AccessRow,
     ActivationAttempt,
     Announcement,
+    ForwardedRow,
+    IssuedRow,
+    QueueSnapshot,
+    RequeuedStep,
+    RoomRef,
+    TicketService,
+)
+from app.clinic.schemas import (
     AttendantStats,
     ClinicOut,
     DayCount,
-    DisplaySnapshot,
-    ForwardedRow,
+    DisplayOut,
     InvitationOut,
-    IssuedRow,
     KioskOut,
-    QueueSnapshot,
-    RequeuedStep,
     RoomOut,
-    RoomRef,
     ServiceOut,
     ServiceStats,
     StaffOut,
     StepOut,
-    TicketService,
     TicketStatus,
     TimeStats,
     WaitingStep,
@@ -53,8 +54,8 @@ class ClinicRepository(Repository):
         rows = await self.fetch_rows("active_staff_pairs", user_ids=user_ids, clinic_ids=clinic_ids)
         return {(row["user_id"], row["clinic_id"]) for row in rows}
 
-    async def caller_access(self, clinic_id: int, user_id: UUID | None) -> Access | None:
-        return await self.fetch_one("caller_access", Access, clinic_id=clinic_id, user_id=user_id)
+    async def caller_access(self, clinic_id: int, user_id: UUID | None) -> AccessRow | None:
+        return await self.fetch_one("caller_access", AccessRow, clinic_id=clinic_id, user_id=user_id)
 
     # Services -----------------------------------------------------------------------------------------------
 
@@ -154,9 +155,6 @@ class ClinicRepository(Repository):
 
     # Invitations --------------------------------------------------------------------------------------------
 
-    async def account_by_email(self, email: str) -> AccountByEmail | None:
-        return await self.fetch_one("account_by_email", AccountByEmail, email=email)
-
     async def upsert_invitation(self, clinic_id: int, user_id: UUID, **fields: Any) -> InvitationOut:
         row = await self.fetch_one("upsert_invitation", InvitationOut, clinic_id=clinic_id, user_id=user_id, **fields)
         assert row is not None
@@ -193,10 +191,6 @@ class ClinicRepository(Repository):
             code_hash=code_hash,
             max_attempts=max_attempts,
         )
-
-    async def activate_account(self, user_id: UUID, password_hash: str, name: str) -> str | None:
-        """The state the account was in ('invited' or 'active'); None when a code may not activate it."""
-        return await self.fetch_value("activate_account", user_id=user_id, password_hash=password_hash, name=name)
 
     # Tickets ------------------------------------------------------------------------------------------------
 
@@ -294,25 +288,10 @@ class ClinicRepository(Repository):
     async def forward_step(self, clinic_id: int, step_id: int, notes: str | None) -> ForwardedRow | None:
         return await self.fetch_one("forward_step", ForwardedRow, clinic_id=clinic_id, step_id=step_id, notes=notes)
 
-    async def open_next_step(
-        self,
-        *,
-        ticket_id: int,
-        clinic_id: int,
-        service_id: int,
-        parent_id: int,
-        priority_rank: int,
-        target_attendant_id: UUID | None,
-    ) -> int:
-        return await self.fetch_value(
-            "open_next_step",
-            ticket_id=ticket_id,
-            clinic_id=clinic_id,
-            service_id=service_id,
-            parent_id=parent_id,
-            priority_rank=priority_rank,
-            target_attendant_id=target_attendant_id,
-        )
+    async def open_next_step(self, clinic_id: int, **fields: Any) -> int:
+        """The next step of a forwarded route: ticket_id, service_id, parent_id, priority_rank,
+        target_attendant_id."""
+        return await self.fetch_value("open_next_step", clinic_id=clinic_id, **fields)
 
     async def lock_held_step(self, clinic_id: int, step_id: int) -> bool:
         return await self.fetch_value("lock_held_step", clinic_id=clinic_id, step_id=step_id) is not None
@@ -333,9 +312,9 @@ class ClinicRepository(Repository):
 
     # Display and statistics ---------------------------------------------------------------------------------
 
-    async def display_snapshot(self, clinic_id: int, topic: str, service_ids: list[int] | None) -> DisplaySnapshot:
+    async def display_snapshot(self, clinic_id: int, topic: str, service_ids: list[int] | None) -> DisplayOut:
         row = await self.fetch_one(
-            "display_snapshot", DisplaySnapshot, clinic_id=clinic_id, topic=topic, service_ids=service_ids
+            "display_snapshot", DisplayOut, clinic_id=clinic_id, topic=topic, service_ids=service_ids
         )
         assert row is not None
         return row

@@ -1,4 +1,4 @@
-"""Bodies and answers of the clinic area (docs/rules/clinic.md)."""
+"""Bodies and answers of the clinic API (docs/rules/clinic.md); rows only repositories return are in rows.py."""
 
 from __future__ import annotations
 
@@ -77,13 +77,6 @@ class CreatedClinic(ClinicOut):
     admin_invitation: InvitationResult | None = None
 
 
-class Access(msgspec.Struct):
-    clinic_id: int
-    timezone: str
-    is_staff: bool
-    is_admin: bool
-
-
 # Services -----------------------------------------------------------------------------------------------------
 
 
@@ -119,14 +112,6 @@ class UpdateService(Strict):
     direction: Direction | None = None
 
 
-class TicketService(msgspec.Struct):
-    id: int
-    name: str
-    prefix: str
-    accepts: Accepts
-    max_per_day: int | None
-
-
 # Rooms and staff ----------------------------------------------------------------------------------------------
 
 
@@ -136,11 +121,6 @@ class RoomOut(msgspec.Struct):
     occupied_by: UUID | None
     occupied_by_name: str | None
     occupied_at: datetime | None
-
-
-class RoomRef(msgspec.Struct):
-    id: int
-    name: str
 
 
 class CreateRoom(Strict):
@@ -168,13 +148,6 @@ class UpdateStaff(Strict):
     service_ids: ServiceIds | None = None
 
 
-class AccountByEmail(msgspec.Struct):
-    id: UUID
-    name: str | None
-    active: bool
-    activated: bool
-
-
 class CreateInvitation(Strict):
     email: Email
     name: Name | None = None
@@ -200,15 +173,6 @@ class InvitationResult(msgspec.Struct):
     email: str
     user_id: UUID
     invitation: InvitationOut | None = None
-
-
-class ActivationAttempt(msgspec.Struct):
-    id: int
-    clinic_id: int
-    user_id: UUID
-    is_admin: bool
-    service_ids: list[int]
-    matched: bool
 
 
 class Activate(Strict):
@@ -250,15 +214,6 @@ class CreateTicket(Strict):
     service_id: Id
     priority: Priority = "normal"
     patient_name: Name | None = None
-
-
-class IssuedRow(msgspec.Struct):
-    public_token: str
-    code: str
-    priority: Priority
-    issued_at: datetime
-    service_id: int
-    step_id: int
 
 
 class TicketIssued(msgspec.Struct):
@@ -336,37 +291,7 @@ class Forwarded(msgspec.Struct):
     next_step: StepOut
 
 
-class ForwardedRow(msgspec.Struct):
-    id: int
-    ticket_id: int
-    priority_rank: int
-
-
-class RequeuedStep(msgspec.Struct):
-    id: int
-    clinic_id: int
-    service_id: int
-
-
-class Announcement(msgspec.Struct):
-    code: str
-    room: str
-    service: str
-    service_id: int
-    route_text: str
-    direction: str
-    priority: str
-    called_at: datetime
-
-
 # Display and statistics ---------------------------------------------------------------------------------------
-
-
-class DisplaySnapshot(msgspec.Struct):
-    seq: int
-    current: dict[str, Any] | None
-    history: list[dict[str, Any]]
-    next: dict[str, Any] | None
 
 
 class DisplayOut(msgspec.Struct):
@@ -374,11 +299,6 @@ class DisplayOut(msgspec.Struct):
     history: list[dict[str, Any]]
     next: dict[str, Any] | None
     seq: int
-
-
-class QueueSnapshot(msgspec.Struct):
-    seq: int
-    waiting: list[dict[str, Any]]
 
 
 class DayCount(msgspec.Struct):

@@ -8,19 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import WebSocket, websocket
 from psycopg import AsyncConnection
 
+from app.auth.claims import MANAGE_CLINICS
 from app.auth.principal import Principal
-from app.clinic.controller import parse_service_filter
+from app.clinic.access import CLINIC_NOT_FOUND, resolve_access
+from app.clinic.events import display_topic, queue_topic
 from app.clinic.repository import ClinicRepository
-from app.clinic.service import MANAGE_CLINICS, clinic_access, display_topic, queue_topic
+from app.clinic.service_ids import parse_service_filter
 from app.realtime.feed import Feed, LiveSocket, Refused, Rights, Start, serve_feed
 from app.realtime.repository import Event
 from app.realtime.rights import Holder
 from app.web.errors import AppError
-
-CLINIC_NOT_FOUND = "Clinic not found"
 
 
 class DisplayFeed(Feed):
@@ -40,14 +41,7 @@ class DisplayFeed(Feed):
         if not snapshot:
             return Start(seq=0)
         snap = await repository.display_snapshot(self.clinic_id, self.topic, self.service_ids)
-        message = {
-            "type": "display.snapshot",
-            "current": snap.current,
-            "history": snap.history,
-            "next": snap.next,
-            "seq": snap.seq,
-        }
-        return Start(seq=snap.seq, snapshot=message)
+        return Start(seq=snap.seq, snapshot={"type": "display.snapshot", **msgspec.structs.asdict(snap)})
 
     def render(self, event: Event, live: LiveSocket) -> dict[str, Any] | None:
         if self.wanted is not None and event.payload.get("service_id") not in self.wanted:
@@ -57,7 +51,7 @@ class DisplayFeed(Feed):
 
 async def still_staff(conn: AsyncConnection[Any], holders: list[Holder]) -> set[Holder]:
     """The live re-check of the queue sockets' right, for all of them at once: staff of the clinic (an active
-    staff row), or clinic admin everywhere (`clinics:manage`), as `clinic_access` decides for a request."""
+    staff row), or clinic admin everywhere (`clinics:manage`), as `resolve_access` decides for a request."""
     admins = {h for h in holders if h.principal is not None and h.principal.has(MANAGE_CLINICS)}
     others = [h for h in holders if h not in admins]
     staff = await ClinicRepository(conn).active_staff_pairs([h.user_id for h in others], [h.subject for h in others])
@@ -78,7 +72,7 @@ class QueueFeed(Feed):
     async def start(self, conn: AsyncConnection[Any], principal: Principal | None, *, snapshot: bool) -> Start:
         repository = ClinicRepository(conn)
         try:
-            access = await clinic_access(repository, self.clinic_id, principal)
+            access = await resolve_access(repository, self.clinic_id, principal)
         except AppError:
             access = None
         if access is None or not access.is_staff:

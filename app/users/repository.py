@@ -11,7 +11,6 @@ from uuid import UUID
 import msgspec
 from psycopg.errors import CheckViolation
 
-from app.audit import AuditLog
 from app.db.sql import Repository
 from app.users.schemas import ClaimOut, RoleOut, UserOut, UserRole
 
@@ -126,6 +125,11 @@ class UsersRepository(Repository):
     async def user_by_email(self, email: str) -> AccountByEmail | None:
         return await self.fetch_one("user_by_email", AccountByEmail, email=email)
 
+    async def activate_account(self, user_id: UUID, password_hash: str, name: str) -> str | None:
+        """An invitation accepted: the state the account was in ('invited' or 'active'); None when a code may not
+        activate it."""
+        return await self.fetch_value("activate_account", user_id=user_id, password_hash=password_hash, name=name)
+
     async def role_exists(self, role_id: int) -> bool:
         return bool(await self.fetch_value("role_exists", role_id=role_id))
 
@@ -169,11 +173,6 @@ class UsersRepository(Repository):
 
     async def restore_administrator(self, email: str, password_hash: str) -> UUID | None:
         return await self.fetch_value("restore_administrator", email=email, password_hash=password_hash)
-
-    async def audit(self, actor_id: UUID | None, action: str, subject: str, **detail: Any) -> None:
-        """CLINIC-MERGE: app/clinic/controller.py still audits through here; the lead deletes this method when the
-        clinic split (which uses app.audit.AuditLog) is merged."""
-        await AuditLog(self.conn).record(actor_id, action, subject, **detail)
 
     async def export_user(self, user_id: UUID) -> dict[str, Any]:
         return await self.fetch_value("export_user", user_id=user_id)

@@ -10,10 +10,6 @@ from psycopg import AsyncConnection
 
 from app.areas import AccountHooks
 from app.auth.claims import MANAGE_USERS
-
-# CLINIC-MERGE: app/clinic/controller.py still imports code_refused from here; the lead drops this line when the
-# clinic split (which imports it from app.auth.codes) is merged.
-from app.auth.codes import code_refused as code_refused
 from app.auth.principal import Principal
 from app.auth.service import close_account
 from app.security import Passwords, generate_password

@@ -1,0 +1,45 @@
+"""The TV panel and the kiosk (docs/rules/clinic.md, "Pages"): plain HTML files under app/static/clinic/ (their
+scripts and styles are files too: the page policy allows no inline script), served for any existing clinic; the
+script reads the clinic id from the address."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from litestar import Controller, Response, get
+from litestar.di import NamedDependency
+from litestar.enums import MediaType
+from litestar.params import FromPath
+
+from app.clinic.access import CLINIC_DEPENDENCIES, CLINIC_NOT_FOUND
+from app.clinic.repository import ClinicRepository
+from app.config import PROJECT_ROOT
+from app.web.errors import not_found
+
+PAGES_FOLDER = PROJECT_ROOT / "app" / "static" / "clinic"
+
+
+@cache
+def _page_bytes(name: str) -> bytes:
+    return (PAGES_FOLDER / name).read_bytes()
+
+
+async def _page(clinics: ClinicRepository, clinic_id: int, name: str) -> Response[bytes]:
+    clinic = await clinics.clinic_view(clinic_id)
+    if clinic is None or not clinic.active:
+        raise not_found(CLINIC_NOT_FOUND)
+    return Response(_page_bytes(name), media_type=MediaType.HTML, headers={"Cache-Control": "no-cache"})
+
+
+class PagesController(Controller):
+    path = "/clinics"
+    include_in_schema = False
+    dependencies = CLINIC_DEPENDENCIES
+
+    @get("/{clinic_id:int}/tv", summary="The TV panel")
+    async def tv(self, clinic_id: FromPath[int], clinics: NamedDependency[ClinicRepository]) -> Response[bytes]:
+        return await _page(clinics, clinic_id, "tv.html")
+
+    @get("/{clinic_id:int}/totem", summary="The kiosk")
+    async def totem(self, clinic_id: FromPath[int], clinics: NamedDependency[ClinicRepository]) -> Response[bytes]:
+        return await _page(clinics, clinic_id, "totem.html")
