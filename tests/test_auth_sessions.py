@@ -487,3 +487,15 @@ async def test_expired_sessions_are_pruned(settings: Settings) -> None:
     async with await psycopg.AsyncConnection.connect(settings.database_url) as conn:
         left = await (await conn.execute("SELECT count(*) FROM sessions WHERE user_id = %s", [account.id])).fetchone()
     assert left == (0,)
+
+
+async def test_the_session_says_who_is_calling_and_never_fails(client: httpx.AsyncClient) -> None:
+    """GET /auth/session: what /users/me shows, or {"user": null} for nobody (a page asks without an error)."""
+    anonymous = await client.get("/api/v1/auth/session")
+    assert (anonymous.status_code, anonymous.json()) == (200, {"user": None})
+    account = await create_account(client)
+    csrf = await cookie_login(client, account)
+    me = (await client.get("/api/v1/users/me")).json()
+    assert (await client.get("/api/v1/auth/session")).json() == {"user": me}
+    await client.post("/api/v1/users/logout", headers={"X-CSRF-Token": csrf})
+    assert (await client.get("/api/v1/auth/session")).json() == {"user": None}

@@ -100,3 +100,19 @@ async def test_stats_on_a_known_scenario(settings: Settings, client: httpx.Async
     assert next_day["times"]["avg_wait_seconds"] is None
     assert_envelope(await client.get(api(cid, "/stats?from=2030-03-11&to=2030-03-10"), headers=admin.headers), 400)
     assert_envelope(await client.get(api(cid, "/stats?from=2030-13-01&to=2030-03-10"), headers=admin.headers), 400)
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago"])  # UTC+14 and UTC-11: never one day
+async def test_a_missing_date_is_today_in_the_clinics_zone(
+    client: httpx.AsyncClient, admin: Account, zone: str
+) -> None:
+    cid = (await create_clinic(client, admin, timezone=zone))["id"]
+    today = datetime.now(ZoneInfo(zone)).date()
+
+    both = (await client.get(api(cid, "/stats"), headers=admin.headers)).json()
+    assert (both["from"], both["to"]) == (today.isoformat(), today.isoformat())
+    week_ago = (today - timedelta(days=7)).isoformat()
+    since = (await client.get(api(cid, f"/stats?from={week_ago}"), headers=admin.headers)).json()
+    assert (since["from"], since["to"]) == (week_ago, today.isoformat())
+    # "to" alone, before today: "from" is today, after it.
+    assert_envelope(await client.get(api(cid, f"/stats?to={week_ago}"), headers=admin.headers), 400)

@@ -67,6 +67,12 @@ class UserOut(msgspec.Struct, kw_only=True):
     updated_at: datetime
 
 
+class SessionOut(msgspec.Struct):
+    """GET /auth/session: the caller, or null for nobody."""
+
+    user: UserOut | None
+
+
 class CreatedUser(UserOut, omit_defaults=True, kw_only=True):
     generated_password: str | None = None
     generated_password_shown: bool | None = None  # only on an Idempotency-Key replay: the password is not repeated

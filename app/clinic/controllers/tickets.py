@@ -4,8 +4,9 @@ statistics."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
@@ -93,9 +94,16 @@ class TicketsController(Controller):
         self,
         admin_access: NamedDependency[StaffAccess],
         clinics: NamedDependency[ClinicRepository],
-        date_from: Annotated[date, QueryParameter(name="from", description="YYYY-MM-DD")],
-        date_to: Annotated[date, QueryParameter(name="to", description="YYYY-MM-DD")],
+        date_from: Annotated[
+            date | None, QueryParameter(name="from", description="YYYY-MM-DD; default: today in the clinic's zone")
+        ] = None,
+        date_to: Annotated[
+            date | None, QueryParameter(name="to", description="YYYY-MM-DD; default: today in the clinic's zone")
+        ] = None,
     ) -> StatsOut:
+        today = datetime.now(ZoneInfo(admin_access.timezone)).date()
+        date_from = date_from or today
+        date_to = date_to or today
         if date_to < date_from:
             raise invalid_field("to", "Must not be before 'from'")
         if (date_to - date_from).days >= MAX_STATS_DAYS:
