@@ -241,7 +241,7 @@ def route_rows(settings: Settings) -> list[tuple[str, str, str, str]]:
             fn = getattr(handler.fn, "_fn", handler.fn)  # a websocket_listener wraps the function
             module = getattr(fn, "__module__", "") or ""
             if module.startswith("app."):
-                where = module.replace(".", "/") + ".py"
+                where = module.replace(".", "/") + ".py:" + fn.__name__  # the operationId, for HTTP routes
                 summary = getattr(handler, "summary", None) or (fn.__doc__ or "").strip().split("\n")[0]
             else:
                 where, summary = "litestar", _FRAMEWORK_ROUTES.get(route.path, "")

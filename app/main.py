@@ -21,6 +21,7 @@ from app.areas import AccountHooks, Area
 from app.auth.area import area as auth_area
 from app.auth.csrf import CSRFMiddleware
 from app.auth.middleware import AuthenticationMiddleware
+from app.auth.openapi import components, declare_security
 from app.auth.principal import provide_optional_user, provide_user
 from app.config import PROJECT_ROOT, Settings, get_settings
 from app.db.embedded import ensure_database_url
@@ -38,7 +39,7 @@ from app.web.headers import SecurityHeadersMiddleware
 from app.web.health import docs, health, ready
 from app.web.metrics import Metrics, MetricsMiddleware, metrics_endpoint
 from app.web.observability import RequestContextMiddleware, configure_logging
-from app.web.openapi import DecimalSchemaPlugin
+from app.web.openapi import DecimalSchemaPlugin, operation_id
 from app.web.ratelimit import RateLimiter, provide_rate_limiter
 from app.web.responses import AppResponse
 from app.web.sockets import SocketLifecycle, remember_socket_error
@@ -114,6 +115,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         version="1.0.0",
         description="Users and login, live auctions, a clinic patient queue and reseller cashback.",
         path="/schema",
+        operation_id_creator=operation_id,
+        components=components(),
         render_plugins=[
             SwaggerRenderPlugin(
                 path="/swagger",
@@ -191,6 +194,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         pdb_on_exception=False,  # never LITESTAR_PDB: a post-mortem prompt would freeze the server
         logging_config=None,
     )
+    declare_security(app)  # each operation's security requirements, from its guards and dependencies
     # The request id, the access log line and the security headers wrap the whole app, not only the routes:
     # Litestar runs `middleware=` for matched routes, so a 404 or 405 would otherwise go out without them.
     app.asgi_handler = SocketsPerClient(settings)(app.asgi_handler)

@@ -19,7 +19,7 @@ import pytest
 from litestar.routes import HTTPRoute
 
 import app
-from tests.support import RunningServer
+from tests.support import PASSWORD, RunningServer, new_user, unique_email
 
 
 async def openapi(client: httpx.AsyncClient) -> dict[str, Any]:
@@ -187,3 +187,147 @@ async def test_the_ui_renders_the_operations_in_a_browser_offline(
     assert set(rendered) == operations  # (an operation with two tags is shown under each)
     foreign = [url for url in requested if not url.startswith(server.url) and not url.startswith("data:")]
     assert foreign == []
+
+
+# Operation ids --------------------------------------------------------------------------------------------------
+
+SNAKE_CASE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
+
+
+def _handlers_by_operation(server: RunningServer) -> dict[tuple[str, str], Any]:
+    """(method, path) -> the route handler of every operation our code puts in the document."""
+    handlers = {}
+    for route in server.app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            if not handler.fn.__module__.startswith("app.") or not handler.resolve_include_in_schema():
+                continue
+            path = re.sub(r"\{(\w+):[^}]+\}", r"{\1}", route.path)
+            for method in handler.http_methods - {"OPTIONS", "HEAD"}:
+                handlers[(method.lower(), path)] = handler
+    return handlers
+
+
+async def test_every_operation_id_is_its_handlers_name_in_snake_case_and_unique(
+    client: httpx.AsyncClient, server: RunningServer
+) -> None:
+    """A route's operationId is the name of the function that handles it (so a reader goes from a generated
+    client's method to the handler, the repository method and the statement by one search); no two alike."""
+    document = await openapi(client)
+    handlers = _handlers_by_operation(server)
+    ids = []
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            operation_id = operation.get("operationId")
+            assert operation_id, (method, path)
+            assert SNAKE_CASE.fullmatch(operation_id), (method, path, operation_id)
+            handler = handlers[(method, path)]
+            assert operation_id == handler.fn.__name__, (method, path, operation_id, handler.fn.__name__)
+            ids.append(operation_id)
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    assert {"place_bid", "get_me", "get_my_reseller", "signup_user"} <= set(ids)
+
+
+async def test_aliases_answer_but_stay_out_of_the_document(client: httpx.AsyncClient) -> None:
+    paths = (await openapi(client))["paths"]
+    assert "post" in paths["/api/v1/users/signupuser"]
+    assert "/api/v1/users/signup" not in paths
+    assert "post" in paths["/api/v1/clinics/{clinic_id}/staff/invitations"]
+    assert "post" not in paths["/api/v1/clinics/{clinic_id}/staff"]
+    response = await client.post(
+        "/api/v1/users/signup", json={"user_name": "Alias", "email": unique_email("alias"), "password": PASSWORD}
+    )
+    assert response.status_code == 201, response.text
+
+
+# Security schemes -----------------------------------------------------------------------------------------------
+
+BEARER_OR_COOKIE = [{"bearerAuth": []}, {"cookieSession": []}]
+BEARER_OR_COOKIE_AND_CSRF = [{"bearerAuth": []}, {"cookieSession": [], "csrfToken": []}]
+
+
+async def test_security_schemes_are_declared_once(client: httpx.AsyncClient) -> None:
+    schemes = (await openapi(client))["components"]["securitySchemes"]
+    assert {name: {k: v for k, v in scheme.items() if k != "description"} for name, scheme in schemes.items()} == {
+        "bearerAuth": {"type": "http", "scheme": "bearer"},
+        "cookieSession": {"type": "apiKey", "in": "cookie", "name": "session"},
+        "csrfToken": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"},
+    }
+
+
+async def test_each_operation_lists_the_credentials_it_accepts(
+    client: httpx.AsyncClient, server: RunningServer
+) -> None:
+    """Logged-in routes: bearer, or the cookie (with the CSRF header when unsafe). Routes that take anonymous
+    callers but answer a logged-in one differently add `{}`. Public ones list nothing."""
+    document = await openapi(client)
+    handlers = _handlers_by_operation(server)
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            security = operation.get("security")
+            guarded = any(
+                guard.__module__ == "app.auth.principal" for guard in handlers[(method, path)].resolve_guards()
+            )
+            expected = BEARER_OR_COOKIE if method == "get" else BEARER_OR_COOKIE_AND_CSRF
+            if guarded:
+                assert security == expected, (method, path, security)
+            else:
+                assert security in (None, expected, [{}, *expected]), (method, path, security)
+    paths = document["paths"]
+    assert paths["/api/v1/users/me"]["get"]["security"] == BEARER_OR_COOKIE
+    assert paths["/api/v1/users/me"]["delete"]["security"] == BEARER_OR_COOKIE_AND_CSRF
+    assert paths["/api/v1/clinics/{clinic_id}/stats"]["get"]["security"] == BEARER_OR_COOKIE  # staff access
+    assert paths["/api/v1/auth/session"]["get"]["security"] == [{}, *BEARER_OR_COOKIE]
+    assert paths["/api/v1/clinics/{clinic_id}/tickets"]["post"]["security"] == [{}, *BEARER_OR_COOKIE_AND_CSRF]
+    for public in ["/api/v1/users/loginuser", "/api/v1/auth/token", "/api/v1/users/signupuser"]:
+        assert "security" not in paths[public]["post"], public
+    assert "security" not in paths["/health"]["get"]
+
+
+async def test_operations_that_require_credentials_refuse_an_anonymous_caller(
+    client: httpx.AsyncClient,
+) -> None:
+    """What the document says matches what the service does, on routes without path parameters."""
+    document = await openapi(client)
+    checked = 0
+    for path, item in document["paths"].items():
+        if "{" in path:
+            continue
+        for method, operation in item.items():
+            security = operation.get("security")
+            if not security or {} in security:
+                continue
+            response = await client.request(method, path, json={})
+            assert response.status_code == 401, (method, path, response.status_code)
+            checked += 1
+    assert checked >= 10
+
+
+@pytest.mark.browser
+async def test_authorize_in_the_ui_then_try_it_out_on_a_protected_route(
+    server: RunningServer, client: httpx.AsyncClient, browser: Any, tmp_path: Path
+) -> None:
+    """A user pastes a token from POST /api/v1/auth/token into "Authorize"; "Try it out" on GET /api/v1/users/me
+    answers 200 with the user's e-mail."""
+    account = await new_user(client)
+    page = await browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        await page.goto(server.url + "/docs")
+        await page.click("button.authorize", timeout=15000)
+        container = page.locator(".auth-container", has_text="bearerAuth")
+        await container.locator("input").fill(account.token or "", timeout=10000)
+        await container.locator("button.authorize").click(timeout=10000)
+        await page.click("button.btn-done", timeout=10000)
+        operation = page.locator("#operations-users-get_me")
+        await operation.locator(".opblock-summary").click(timeout=10000)
+        await operation.locator("button.try-out__btn").click(timeout=10000)
+        await operation.locator("button.execute").click(timeout=10000)
+        live = operation.locator(".live-responses-table .response")
+        await live.locator(".response-col_status", has_text="200").wait_for(timeout=15000)
+        assert account.email in await live.locator(".response-col_description").inner_text(timeout=10000)
+    finally:
+        await page.screenshot(path=str(tmp_path / "authorize.png"), full_page=False)
+    assert errors == []

@@ -13,6 +13,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from psycopg import AsyncConnection
 
+from app.auctions import service
 from app.auctions.repository import AuctionsRepository
 from app.auctions.schemas import (
     BidOut,
@@ -24,7 +25,6 @@ from app.auctions.schemas import (
     ProductSummary,
     Status,
 )
-from app.auctions.service import cancel_auction, place_bid
 from app.auth.claims import SELL_AUCTIONS
 from app.auth.principal import Principal, claim_required, login_required
 from app.config import PROJECT_ROOT, Settings
@@ -130,7 +130,7 @@ class ProductsController(Controller):
         caller: NamedDependency[Principal],
         db: NamedDependency[AsyncConnection[Any]],
     ) -> None:
-        await cancel_auction(db, product_id, caller.id)
+        await service.cancel_auction(db, product_id, caller.id)
 
     @post(
         "/{product_id:uuid}/bids",
@@ -138,7 +138,7 @@ class ProductsController(Controller):
         status_code=HTTP_201_CREATED,
         summary="Place a bid (same rules as the WebSocket)",
     )
-    async def create_bid(
+    async def place_bid(
         self,
         request: Request[Any, Any, Any],
         product_id: FromPath[UUID],
@@ -148,7 +148,7 @@ class ProductsController(Controller):
         settings: NamedDependency[Settings],
     ) -> Response[PlacedBid]:
         async def create() -> Response[PlacedBid]:
-            bid = await place_bid(
+            bid = await service.place_bid(
                 db,
                 product_id,
                 caller.id,

@@ -121,7 +121,7 @@ class ResellersController(Controller):
         return await idempotent(request, db, create)
 
     @get("/me", guards=[login_required], summary="The caller's reseller profile")
-    async def me(
+    async def get_my_reseller(
         self, cashback: NamedDependency[CashbackRepository], caller: NamedDependency[Principal]
     ) -> ResellerOut:
         reseller = await cashback.reseller_view(caller.id)

@@ -1,7 +1,10 @@
-"""OpenAPI: money (Decimal) is declared `type: number`, as it travels on the wire.
+"""OpenAPI: operation ids, and money (Decimal) declared `type: number`.
 
-Litestar declares Decimal as a string and ignores msgspec's `extra_json_schema`; this plugin declares it a number
-and carries the bounds of `app.web.types.Money` (multipleOf, exclusiveMinimum, maximum) into the document.
+- Every operation's `operationId` is its handler's function name (snake_case, unique across the document: a
+  duplicate fails when the document is built), so the route, the handler, the repository method and the SQL
+  statement share a name (docs/rules/README.md, "Operation ids"). The security schemes: app/auth/openapi.py.
+- Litestar declares Decimal as a string and ignores msgspec's `extra_json_schema`; `DecimalSchemaPlugin` declares
+  it a number and carries the bounds of `app.web.types.Money` (multipleOf, exclusiveMinimum, maximum).
 """
 
 from __future__ import annotations
@@ -10,9 +13,19 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.plugins import OpenAPISchemaPlugin
+from litestar.types import Method
 from litestar.typing import FieldDefinition
+
+
+def operation_id(handler: HTTPRouteHandler, http_method: Method, path_components: list[Any]) -> str:
+    """OpenAPIConfig.operation_id_creator: the handler's function name."""
+    return handler.handler_name
+
+
+# Money ----------------------------------------------------------------------------------------------------------
 
 # JSON Schema keyword -> litestar Schema attribute, for the bounds a Money field declares.
 _BOUNDS = {

@@ -40,7 +40,7 @@ class DeskController(Controller):
         return AppResponse(step, headers={"X-Recall": "true" if recalled else "false"})
 
     @post(f"{STEP}/call", status_code=HTTP_200_OK, summary="Call a given ticket")
-    async def call(
+    async def call_step(
         self,
         step_id: FromPath[int],
         staff_access: NamedDependency[StaffAccess],

@@ -84,7 +84,7 @@ class StaffController(Controller):
         return staff
 
     @post(
-        ["/{clinic_id:int}/staff/invitations", "/{clinic_id:int}/staff"],
+        "/{clinic_id:int}/staff/invitations",
         status_code=HTTP_201_CREATED,
         summary="Invite a staff member by e-mail (clinic admin)",
     )
@@ -108,6 +108,15 @@ class StaffController(Controller):
             service_ids=sorted(set(data.service_ids)),
             created_by=admin_access.caller.id,
         )
+
+    # The alias answers as /staff/invitations does (the same function); it stays out of the OpenAPI document, so a
+    # generated client gets one operation per action.
+    invite_alias = post(
+        "/{clinic_id:int}/staff",
+        status_code=HTTP_201_CREATED,
+        summary="Invite a staff member (alias of /staff/invitations)",
+        include_in_schema=False,
+    )(invite.fn)
 
     @get("/{clinic_id:int}/staff/invitations", summary="Pending invitations (clinic admin)")
     async def list_invitations(
