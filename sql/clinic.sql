@@ -440,7 +440,8 @@ WITH steps AS (
                'step_id', a.id, 'code', t.code, 'priority', t.priority, 'status', a.status,
                'service_id', a.service_id, 'service', s.name, 'arrived_at', a.arrived_at, 'queued_at', a.queued_at,
                'target_attendant_id', a.target_attendant_id, 'attendant_id', a.attendant_id,
-               'room_id', a.room_id, 'room', r.name, 'called_at', a.called_at, 'started_at', a.started_at) AS step
+               'room_id', a.room_id, 'room', r.name, 'called_at', a.called_at, 'started_at', a.started_at,
+               'finished_at', a.finished_at) AS step
     FROM (SELECT * FROM steps UNION ALL SELECT * FROM held) x
     JOIN attendances a ON a.id = x.id
     JOIN tickets t ON t.id = a.ticket_id
@@ -461,7 +462,7 @@ SELECT COALESCE((SELECT last_seq FROM topic_seq WHERE topic = :topic), 0) AS seq
 -- name: queue_step
 -- One step as the queue feed shows it (the `step` of a queue.changed event; no patient name: events are kept).
 SELECT a.id AS step_id, t.code, t.priority, a.status, a.service_id, s.name AS service, a.arrived_at, a.queued_at,
-       a.target_attendant_id, a.attendant_id, a.room_id, r.name AS room, a.called_at, a.started_at
+       a.target_attendant_id, a.attendant_id, a.room_id, r.name AS room, a.called_at, a.started_at, a.finished_at
 FROM attendances a
 JOIN tickets t ON t.id = a.ticket_id
 JOIN services s ON s.id = a.service_id

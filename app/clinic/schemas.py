@@ -270,6 +270,7 @@ class QueueStep(msgspec.Struct):
     room: str | None
     called_at: datetime | None
     started_at: datetime | None
+    finished_at: datetime | None
 
 
 class CallNext(Strict):

@@ -116,6 +116,7 @@ async def issue_ticket(
         room=None,
         called_at=None,
         started_at=None,
+        finished_at=None,
     )
     await publish_step(conn, access.clinic_id, "issued", waiting)
     return TicketIssued(
