@@ -229,13 +229,15 @@ async def test_two_desks_follow_each_other_and_a_refusal_reads_as_a_sentence(
     assert [e for e in errors if e not in refused] == [], errors
 
 
-async def test_the_desk_says_when_its_session_ended_elsewhere(
+async def test_the_desk_says_when_its_session_ended_or_its_right_was_lost(
     server: RunningServer, client: httpx.AsyncClient, admin: Account, browser: Any
 ) -> None:
     cid, _, _ = await clinic_with_two_services(client, admin)
     ana = await add_staff(client, admin, cid, name="Ana Enfermeira")
+    bruno = await add_staff(client, admin, cid, name="Bruno Enfermeiro")
     errors: list[str] = []
     desk = await open_desk(browser, server, cid, ana, "Sala 1", errors)
+    other_desk = await open_desk(browser, server, cid, bruno, "Sala 2", errors)
     # Another tab of the same browser logs out: the staff feed closes with 4401 and the desk asks for a login.
     other_tab = await desk.context.new_page()
     await other_tab.goto(f"{server.url}/clinics/{cid}/desk")
@@ -246,6 +248,16 @@ async def test_the_desk_says_when_its_session_ended_elsewhere(
     )
     await expect(desk.locator("#login-panel")).to_be_visible()
     await expect(desk.locator("#desk")).to_be_hidden()
+    # Ana's logout freed her room: the other desk saw it. Then the admin removes Bruno from the staff: 4403.
+    await expect(other_desk.locator("#rooms li").first).to_have_text("Sala 1: livre", timeout=LIVE)
+    removed = await client.patch(
+        f"/api/v1/clinics/{cid}/staff/{bruno.id}", json={"active": False}, headers=admin.headers
+    )
+    assert removed.status_code == 200, removed.text
+    await expect(other_desk.locator("#banner")).to_have_text(
+        "Você não faz mais parte da equipe desta clínica. Entre novamente com outra conta.", timeout=LIVE
+    )
+    await expect(other_desk.locator("#desk")).to_be_hidden()
     assert errors == []
 
 
