@@ -137,7 +137,8 @@ RETURNING id;
 -- hold are free. Waits for a desk action in progress (room_of_user locks the room), so a ticket that action
 -- called is seen by requeue_called_steps_of_user, run next.
 UPDATE rooms SET occupied_by = NULL, occupied_at = NULL
-WHERE occupied_by = :user_id AND (:clinic_id::bigint IS NULL OR clinic_id = :clinic_id::bigint);
+WHERE occupied_by = :user_id AND (:clinic_id::bigint IS NULL OR clinic_id = :clinic_id::bigint)
+RETURNING id, clinic_id;
 
 -- name: requeue_called_steps_of_user
 -- With free_rooms_of_user: a step the user called but did not start goes back to waiting, at its old place in
@@ -419,21 +420,63 @@ ORDER BY a.priority_rank DESC, a.queued_at, a.id
 LIMIT 1000;
 
 -- name: queue_snapshot
--- The queue socket's snapshot: the waiting steps in call order and the queue topic's last seq, read in one
--- statement so that the events after that seq are exactly the changes not in the list.
+-- The queue socket's snapshot, read in one statement with the queue topic's last seq so that the events after
+-- that seq are exactly the changes not in it: the waiting steps in call order, the steps being called or served
+-- (oldest call first) and the clinic's rooms with their occupants. Each step has the shape of `queue_step`.
+WITH steps AS (
+    SELECT a.id, a.status, a.priority_rank, a.queued_at, a.called_at
+    FROM attendances a
+    WHERE a.clinic_id = :clinic_id AND a.status = 'waiting'
+    ORDER BY a.priority_rank DESC, a.queued_at, a.id
+    LIMIT 1000
+), held AS (
+    SELECT a.id, a.status, a.priority_rank, a.queued_at, a.called_at
+    FROM attendances a
+    WHERE a.clinic_id = :clinic_id AND a.status IN ('called', 'in_service') AND a.attendant_id IS NOT NULL
+    LIMIT 1000
+), shown AS (
+    SELECT x.id, x.status, x.priority_rank, x.queued_at, x.called_at,
+           jsonb_build_object(
+               'step_id', a.id, 'code', t.code, 'priority', t.priority, 'status', a.status,
+               'service_id', a.service_id, 'service', s.name, 'arrived_at', a.arrived_at, 'queued_at', a.queued_at,
+               'target_attendant_id', a.target_attendant_id, 'attendant_id', a.attendant_id,
+               'room_id', a.room_id, 'room', r.name, 'called_at', a.called_at, 'started_at', a.started_at,
+               'finished_at', a.finished_at) AS step
+    FROM (SELECT * FROM steps UNION ALL SELECT * FROM held) x
+    JOIN attendances a ON a.id = x.id
+    JOIN tickets t ON t.id = a.ticket_id
+    JOIN services s ON s.id = a.service_id
+    LEFT JOIN rooms r ON r.id = a.room_id
+)
 SELECT COALESCE((SELECT last_seq FROM topic_seq WHERE topic = :topic), 0) AS seq,
+       COALESCE((SELECT jsonb_agg(step ORDER BY priority_rank DESC, queued_at, id)
+                 FROM shown WHERE status = 'waiting'), '[]') AS waiting,
+       COALESCE((SELECT jsonb_agg(step ORDER BY called_at, id)
+                 FROM shown WHERE status <> 'waiting'), '[]') AS in_progress,
        COALESCE((SELECT jsonb_agg(jsonb_build_object(
-                     'step_id', w.id, 'code', w.code, 'priority', w.priority, 'service_id', w.service_id,
-                     'service', w.service, 'queued_at', w.queued_at,
-                     'target_attendant_id', w.target_attendant_id) ORDER BY w.rank DESC, w.queued_at, w.id)
-                 FROM (SELECT a.id, t.code, t.priority, a.service_id, s.name AS service, a.queued_at,
-                              a.target_attendant_id, a.priority_rank AS rank
-                       FROM attendances a
-                       JOIN tickets t ON t.id = a.ticket_id
-                       JOIN services s ON s.id = a.service_id
-                       WHERE a.clinic_id = :clinic_id AND a.status = 'waiting'
-                       ORDER BY a.priority_rank DESC, a.queued_at, a.id
-                       LIMIT 1000) w), '[]') AS waiting;
+                     'id', r.id, 'name', r.name, 'occupied_by', r.occupied_by, 'occupied_by_name', u.name,
+                     'occupied_at', r.occupied_at) ORDER BY r.id)
+                 FROM rooms r LEFT JOIN users u ON u.id = r.occupied_by
+                 WHERE r.clinic_id = :clinic_id), '[]') AS rooms;
+
+-- name: queue_step
+-- One step as the queue feed shows it (the `step` of a queue.changed event; no patient name: events are kept).
+SELECT a.id AS step_id, t.code, t.priority, a.status, a.service_id, s.name AS service, a.arrived_at, a.queued_at,
+       a.target_attendant_id, a.attendant_id, a.room_id, r.name AS room, a.called_at, a.started_at, a.finished_at
+FROM attendances a
+JOIN tickets t ON t.id = a.ticket_id
+JOIN services s ON s.id = a.service_id
+LEFT JOIN rooms r ON r.id = a.room_id
+WHERE a.clinic_id = :clinic_id AND a.id = :step_id;
+
+-- name: room_list
+-- Every room of the clinic with its occupant: the rooms.changed event (a clinic has a few rooms).
+SELECT r.id, r.name, r.occupied_by, u.name AS occupied_by_name, r.occupied_at
+FROM rooms r
+LEFT JOIN users u ON u.id = r.occupied_by
+WHERE r.clinic_id = :clinic_id
+ORDER BY r.id
+LIMIT 1000;
 
 -- Desk: calling and the status machine ----------------------------------------------------------------------
 
@@ -536,11 +579,11 @@ LEFT JOIN rooms r ON r.id = a.room_id
 WHERE a.clinic_id = :clinic_id AND a.id = :step_id;
 
 -- name: record_call
--- What the TV shows for a call or recall of a step, with the seq of its display event.
+-- What the TV shows for a call or recall of a step, with the seq of its display event and who announced it.
 INSERT INTO calls (clinic_id, attendance_id, service_id, code, room, service, route_text, direction, priority,
-                   recall, seq)
+                   recall, seq, called_by)
 SELECT a.clinic_id, a.id, a.service_id, t.code, COALESCE(r.name, ''), s.name, s.route_text, s.direction,
-       t.priority, :recall, :seq
+       t.priority, :recall, :seq, :called_by::uuid
 FROM attendances a
 JOIN tickets t ON t.id = a.ticket_id
 JOIN services s ON s.id = a.service_id
@@ -597,30 +640,92 @@ GROUP BY t.day
 ORDER BY t.day;
 
 -- name: stats_per_service
--- Steps per service (a forwarded ticket counts once in each service of its route), with the times of each.
-SELECT s.id AS service_id, s.name AS service, count(*) AS steps,
-       count(*) FILTER (WHERE a.status IN ('done', 'forwarded') AND a.started_at IS NOT NULL) AS served,
-       avg(extract(epoch FROM a.called_at - a.arrived_at))::float8 AS avg_wait_seconds,
-       avg(extract(epoch FROM a.finished_at - a.started_at))::float8 AS avg_service_seconds
-FROM attendances a
-JOIN tickets t ON t.id = a.ticket_id
-JOIN services s ON s.id = a.service_id
-WHERE t.clinic_id = :clinic_id AND t.day BETWEEN :date_from::date AND :date_to::date
-GROUP BY s.id, s.name
+-- Per service: tickets issued for it (their first service), its steps (a forwarded ticket counts once in each
+-- service of its route) and how many were served; average and p90, in seconds, of wait (the step began ->
+-- called), walk (called -> started) and service (started -> finished) over its steps, and of total time in the
+-- clinic (issued -> the last step finished) over the tickets that began here and whose route is over.
+WITH day_tickets AS (
+    SELECT t.id, t.service_id, t.issued_at
+    FROM tickets t
+    WHERE t.clinic_id = :clinic_id AND t.day BETWEEN :date_from::date AND :date_to::date
+), steps AS (
+    SELECT a.service_id,
+           count(*) AS steps,
+           count(*) FILTER (WHERE a.status IN ('done', 'forwarded') AND a.started_at IS NOT NULL) AS served,
+           avg(extract(epoch FROM a.called_at - a.arrived_at))::float8 AS avg_wait_seconds,
+           percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM a.called_at - a.arrived_at))::float8
+               AS p90_wait_seconds,
+           avg(extract(epoch FROM a.started_at - a.called_at))::float8 AS avg_walk_seconds,
+           percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM a.started_at - a.called_at))::float8
+               AS p90_walk_seconds,
+           avg(extract(epoch FROM a.finished_at - a.started_at))::float8 AS avg_service_seconds,
+           percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM a.finished_at - a.started_at))::float8
+               AS p90_service_seconds
+    FROM day_tickets t
+    JOIN attendances a ON a.ticket_id = t.id
+    GROUP BY a.service_id
+), totals AS (
+    SELECT t.service_id, extract(epoch FROM max(a.finished_at) - t.issued_at)::float8 AS total
+    FROM day_tickets t
+    JOIN attendances a ON a.ticket_id = t.id
+    GROUP BY t.id, t.service_id, t.issued_at
+    HAVING bool_and(a.status IN ('done', 'forwarded', 'no_show', 'cancelled'))
+       AND bool_or(a.status = 'done')
+), first_service AS (
+    SELECT t.service_id, count(*) AS tickets,
+           (SELECT count(*) FROM totals x WHERE x.service_id = t.service_id) AS completed_tickets,
+           (SELECT avg(x.total) FROM totals x WHERE x.service_id = t.service_id) AS avg_total_seconds,
+           (SELECT percentile_cont(0.9) WITHIN GROUP (ORDER BY x.total) FROM totals x
+            WHERE x.service_id = t.service_id) AS p90_total_seconds
+    FROM day_tickets t
+    GROUP BY t.service_id
+)
+SELECT s.id AS service_id, s.name AS service, COALESCE(f.tickets, 0) AS tickets, COALESCE(st.steps, 0) AS steps,
+       COALESCE(st.served, 0) AS served,
+       st.avg_wait_seconds, st.p90_wait_seconds, st.avg_walk_seconds, st.p90_walk_seconds,
+       st.avg_service_seconds, st.p90_service_seconds,
+       COALESCE(f.completed_tickets, 0) AS completed_tickets, f.avg_total_seconds, f.p90_total_seconds
+FROM services s
+LEFT JOIN steps st ON st.service_id = s.id
+LEFT JOIN first_service f ON f.service_id = s.id
+WHERE s.clinic_id = :clinic_id AND (st.service_id IS NOT NULL OR f.service_id IS NOT NULL)
 ORDER BY s.name, s.id;
 
 -- name: stats_per_attendant
--- Steps each attendant called, how many they served, and their average service time.
-SELECT a.attendant_id, u.name, count(*) AS steps,
-       count(*) FILTER (WHERE a.started_at IS NOT NULL) AS served,
-       avg(extract(epoch FROM a.finished_at - a.started_at))::float8 AS avg_service_seconds
+-- Per staff member: the steps they called and served (with their average service time), and the call and
+-- recall announcements they made (`calls` counts both; `recalls` the second kind), for the range's tickets.
+WITH day_steps AS (
+    SELECT a.id, a.attendant_id, a.started_at, a.finished_at
+    FROM tickets t
+    JOIN attendances a ON a.ticket_id = t.id
+    WHERE t.clinic_id = :clinic_id AND t.day BETWEEN :date_from::date AND :date_to::date
+), served AS (
+    SELECT attendant_id, count(*) AS steps, count(*) FILTER (WHERE started_at IS NOT NULL) AS served,
+           avg(extract(epoch FROM finished_at - started_at))::float8 AS avg_service_seconds
+    FROM day_steps
+    WHERE attendant_id IS NOT NULL
+    GROUP BY attendant_id
+), announced AS (
+    SELECT c.called_by AS attendant_id, count(*) AS calls, count(*) FILTER (WHERE c.recall) AS recalls
+    FROM day_steps d
+    JOIN calls c ON c.attendance_id = d.id
+    WHERE c.called_by IS NOT NULL
+    GROUP BY c.called_by
+)
+SELECT u.id AS attendant_id, u.name, COALESCE(s.steps, 0) AS steps, COALESCE(s.served, 0) AS served,
+       s.avg_service_seconds, COALESCE(n.calls, 0) AS calls, COALESCE(n.recalls, 0) AS recalls
+FROM served s
+FULL JOIN announced n ON n.attendant_id = s.attendant_id
+JOIN users u ON u.id = COALESCE(s.attendant_id, n.attendant_id)
+ORDER BY u.name, u.id;
+
+-- name: stats_now
+-- The live strip (not bound to the range): how many steps wait now and since when the longest has waited.
+SELECT count(*) AS waiting,
+       extract(epoch FROM now() - min(a.arrived_at))::float8 AS longest_wait_seconds,
+       now() AS at
 FROM attendances a
-JOIN tickets t ON t.id = a.ticket_id
-JOIN users u ON u.id = a.attendant_id
-WHERE t.clinic_id = :clinic_id AND t.day BETWEEN :date_from::date AND :date_to::date
-  AND a.attendant_id IS NOT NULL
-GROUP BY a.attendant_id, u.name
-ORDER BY u.name, a.attendant_id;
+WHERE a.clinic_id = :clinic_id AND a.status = 'waiting';
 
 -- name: stats_times
 -- Average and 90th percentile, in seconds, of: wait (the step began -> called), walk (called -> started),

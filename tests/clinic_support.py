@@ -44,9 +44,10 @@ async def add_staff(
     *,
     is_admin: bool = False,
     service_ids: list[int] | None = None,
+    name: str = "Test User",
 ) -> Account:
     """A new user (with a password) invited to the clinic: an existing account is added at once."""
-    member = await new_user(client)
+    member = await new_user(client, name=name)
     response = await client.post(
         api(clinic_id, "/staff/invitations"),
         json={"email": member.email, "is_admin": is_admin, "service_ids": service_ids or []},

@@ -134,8 +134,9 @@ SELECT t.id, t.id, t.clinic_id, t.service_id, CASE WHEN t.day = current_date THE
 FROM tickets t;
 
 INSERT INTO calls (clinic_id, attendance_id, service_id, code, room, service, route_text, direction, priority, seq,
-                   called_at)
-SELECT a.clinic_id, a.id, a.service_id, 'A-001', 'Room', 'Service', '', 'straight', 'normal', a.id, a.called_at
+                   called_at, called_by)
+SELECT a.clinic_id, a.id, a.service_id, 'A-001', 'Room', 'Service', '', 'straight', 'normal', a.id, a.called_at,
+       a.attendant_id
 FROM attendances a WHERE a.status = 'done';
 
 -- Cashback: 10k resellers with 10 purchases each ----------------------------------------------------------------

@@ -111,33 +111,58 @@ async def test_queue_socket_snapshot_and_changes(
     cid = clinic["id"]
     service = await create_service(client, admin, cid, "CG")
     staff = await add_staff(client, admin, cid)
-    desk = await open_desk(client, admin, cid, "Sala 1")
-    await issue(client, cid, service["id"])
+    desk = await open_desk(client, admin, cid, "Sala 1")  # taking the room is event 1
+    await issue(client, cid, service["id"], patient_name="Maria")
     headers = {"Authorization": f"Bearer {staff.token}"}
     async with connect(server.ws_url + api(cid, "/ws/queue"), additional_headers=headers) as ws:
         snapshot = await _next(ws)
         assert snapshot["type"] == "queue.snapshot"
         assert [w["code"] for w in snapshot["waiting"]] == ["CG-001"]
-        assert snapshot["seq"] == 1
+        assert snapshot["waiting"][0]["status"] == "waiting"
+        assert "patient_name" not in snapshot["waiting"][0]  # the feed never carries names
+        assert snapshot["in_progress"] == []
+        assert [(r["name"], r["occupied_by"]) for r in snapshot["rooms"]] == [("Sala 1", desk.account.id)]
+        assert snapshot["seq"] == 2
         await issue(client, cid, service["id"], "preferential")
         issued = await _next(ws)
         assert issued["type"] == "queue.changed"
         assert issued["reason"] == "issued"
-        assert issued["seq"] == 2
+        assert issued["step"] | {"code": "CG-002", "status": "waiting", "priority": "preferential"} == issued["step"]
+        assert issued["seq"] == 3
         called = (await call_next(client, cid, desk)).json()
         change = await _next(ws)
-        assert change == change | {"reason": "called", "step_id": called["id"], "seq": 3}
+        assert change == change | {"reason": "called", "step_id": called["id"], "seq": 4}
+        assert (
+            change["step"] | {"status": "called", "room": "Sala 1", "attendant_id": desk.account.id} == change["step"]
+        )
         assert called["code"] == "CG-002"  # preferential first
         await _act(client, cid, called["id"], "cancel", desk.account)
         await _act(client, cid, called["id"], "reactivate", desk.account)
         assert [(m["reason"], m["seq"]) for m in [await _next(ws), await _next(ws)]] == [
-            ("cancelled", 4),
-            ("reactivated", 5),
+            ("cancelled", 5),
+            ("reactivated", 6),
         ]
+        # What another desk needs to follow this one: start, recall, finish, and rooms taken or left.
+        again = (await call_next(client, cid, desk)).json()
+        for action in ("start", "recall", "finish"):
+            await _act(client, cid, again["id"], action, desk.account)
+        reasons = [(await _next(ws)) for _ in range(4)]
+        assert [(m["reason"], m["step"]["status"]) for m in reasons] == [
+            ("called", "called"),
+            ("started", "in_service"),
+            ("recalled", "in_service"),
+            ("finished", "done"),
+        ]
+        left = await client.post(api(cid, f"/rooms/{desk.room['id']}/leave"), headers=desk.account.headers)
+        assert left.status_code == 200
+        rooms = await _next(ws)
+        assert rooms["type"] == "rooms.changed"
+        assert rooms["room_id"] == desk.room["id"]
+        assert [(r["name"], r["occupied_by"]) for r in rooms["rooms"]] == [("Sala 1", None)]
         await ws.send("hello")
         assert (await _next(ws))["type"] == "error"
-    async with connect(server.ws_url + api(cid, "/ws/queue?since=3"), additional_headers=headers) as ws:
-        assert [m["seq"] for m in [await _next(ws), await _next(ws)]] == [4, 5]
+    async with connect(server.ws_url + api(cid, "/ws/queue?since=4"), additional_headers=headers) as ws:
+        assert [m["seq"] for m in [await _next(ws), await _next(ws)]] == [5, 6]
 
 
 async def test_calls_made_through_another_process_reach_the_display(

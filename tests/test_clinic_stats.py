@@ -80,7 +80,37 @@ async def test_stats_on_a_known_scenario(settings: Settings, client: httpx.Async
     assert per_service[lab["name"]]["steps"] == 1
     assert per_service[nursing["name"]]["avg_wait_seconds"] == pytest.approx(1200)
     assert per_service[lab["name"]]["avg_service_seconds"] == pytest.approx(600)
+    # Per service: step times where each step happened; tickets and total times in the ticket's first service.
+    assert (
+        per_service[nursing["name"]]
+        | {
+            "tickets": 4,
+            "p90_wait_seconds": pytest.approx(1680),
+            "avg_walk_seconds": pytest.approx(90),
+            "p90_walk_seconds": pytest.approx(114),
+            "avg_service_seconds": pytest.approx(900),
+            "p90_service_seconds": pytest.approx(1140),
+            "completed_tickets": 2,
+            "avg_total_seconds": pytest.approx(2820),
+            "p90_total_seconds": pytest.approx(3012),
+        }
+        == per_service[nursing["name"]]
+    )
+    assert (
+        per_service[lab["name"]]
+        | {
+            "tickets": 0,
+            "avg_wait_seconds": pytest.approx(600),
+            "p90_walk_seconds": pytest.approx(60),
+            "completed_tickets": 0,
+            "avg_total_seconds": None,
+        }
+        == per_service[lab["name"]]
+    )
     per_attendant = {s["attendant_id"]: s for s in stats["per_attendant"]}
+    assert (per_attendant[nurse.account.id]["calls"], per_attendant[nurse.account.id]["recalls"]) == (2, 0)
+    assert per_attendant[lab_desk.account.id]["calls"] == 1
+    assert stats["live"]["waiting"] == 2  # C and D, whatever the range
     assert per_attendant[nurse.account.id]["served"] == 2
     assert per_attendant[nurse.account.id]["avg_service_seconds"] == pytest.approx(900)
     assert per_attendant[lab_desk.account.id]["served"] == 1

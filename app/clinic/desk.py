@@ -11,7 +11,7 @@ from uuid import UUID
 from psycopg import AsyncConnection
 
 from app.clinic.access import StaffAccess
-from app.clinic.events import announce_call, queue_changed
+from app.clinic.events import announce_call, queue_changed, rooms_changed
 from app.clinic.repository import ClinicRepository
 from app.clinic.schemas import StepOut, Transition
 from app.clinic.service_ids import check_service_ids
@@ -47,7 +47,7 @@ async def call_next(
     room_id = await _desk_room(repo, staff)  # locks the room: one desk action at a time per attendant
     held = await repo.held_step(clinic_id, caller.id)
     if held is not None:
-        await announce_call(conn, repo, clinic_id, held, recall=True)
+        await announce_call(conn, repo, clinic_id, held, recall=True, by=caller.id)
         return await _view(repo, clinic_id, held), True
     if service_ids:
         await check_service_ids(repo, clinic_id, service_ids, "service_ids")
@@ -56,10 +56,8 @@ async def call_next(
     step_id = await repo.call_next(clinic_id, caller.id, room_id, service_ids)
     if step_id is None:
         return None
-    step = await _view(repo, clinic_id, step_id)
-    await announce_call(conn, repo, clinic_id, step_id, recall=False)
-    await queue_changed(conn, clinic_id, "called", step_id, step.service_id)
-    return step, False
+    await announce_call(conn, repo, clinic_id, step_id, recall=False, by=caller.id)
+    return await _view(repo, clinic_id, step_id), False
 
 
 async def call_step(conn: AsyncConnection[Any], repo: ClinicRepository, staff: StaffAccess, step_id: int) -> StepOut:
@@ -72,26 +70,23 @@ async def call_step(conn: AsyncConnection[Any], repo: ClinicRepository, staff: S
         if await repo.step_status(clinic_id, step_id) == "waiting":
             raise conflict("This ticket was forwarded to another attendant", key="attendant_id")
         raise await _refuse(repo, clinic_id, step_id)
-    step = await _view(repo, clinic_id, step_id)
-    await announce_call(conn, repo, clinic_id, step_id, recall=False)
-    await queue_changed(conn, clinic_id, "called", step_id, step.service_id)
-    return step
+    await announce_call(conn, repo, clinic_id, step_id, recall=False, by=caller.id)
+    return await _view(repo, clinic_id, step_id)
 
 
-async def recall(conn: AsyncConnection[Any], repo: ClinicRepository, clinic_id: int, step_id: int) -> StepOut:
+async def recall(conn: AsyncConnection[Any], repo: ClinicRepository, staff: StaffAccess, step_id: int) -> StepOut:
+    clinic_id = staff.clinic_id
     if not await repo.lock_held_step(clinic_id, step_id):
         raise await _refuse(repo, clinic_id, step_id)
-    await announce_call(conn, repo, clinic_id, step_id, recall=True)
+    await announce_call(conn, repo, clinic_id, step_id, recall=True, by=staff.caller.id)
     return await _view(repo, clinic_id, step_id)
 
 
-async def start(repo: ClinicRepository, clinic_id: int, step_id: int) -> StepOut:
-    if await repo.start_step(clinic_id, step_id) is None:
-        raise await _refuse(repo, clinic_id, step_id)
-    return await _view(repo, clinic_id, step_id)
+async def start(conn: AsyncConnection[Any], repo: ClinicRepository, clinic_id: int, step_id: int) -> StepOut:
+    return await _transition(conn, repo, clinic_id, step_id, repo.start_step, "started")
 
 
-async def _change_waiting_list(
+async def _transition(
     conn: AsyncConnection[Any],
     repo: ClinicRepository,
     clinic_id: int,
@@ -99,24 +94,23 @@ async def _change_waiting_list(
     transition: Callable[[int, int], Awaitable[object | None]],
     reason: str,
 ) -> StepOut:
-    """A conditional transition that changes who is waiting, announced on the queue feed."""
+    """A conditional transition of a step's status, announced on the queue feed."""
     if await transition(clinic_id, step_id) is None:
         raise await _refuse(repo, clinic_id, step_id)
-    step = await _view(repo, clinic_id, step_id)
-    await queue_changed(conn, clinic_id, reason, step_id, step.service_id)
-    return step
+    await queue_changed(conn, repo, clinic_id, reason, step_id)
+    return await _view(repo, clinic_id, step_id)
 
 
 async def no_show(conn: AsyncConnection[Any], repo: ClinicRepository, clinic_id: int, step_id: int) -> StepOut:
-    return await _change_waiting_list(conn, repo, clinic_id, step_id, repo.no_show_step, "no_show")
+    return await _transition(conn, repo, clinic_id, step_id, repo.no_show_step, "no_show")
 
 
 async def cancel(conn: AsyncConnection[Any], repo: ClinicRepository, clinic_id: int, step_id: int) -> StepOut:
-    return await _change_waiting_list(conn, repo, clinic_id, step_id, repo.cancel_step, "cancelled")
+    return await _transition(conn, repo, clinic_id, step_id, repo.cancel_step, "cancelled")
 
 
 async def reactivate(conn: AsyncConnection[Any], repo: ClinicRepository, clinic_id: int, step_id: int) -> StepOut:
-    return await _change_waiting_list(conn, repo, clinic_id, step_id, repo.reactivate_step, "reactivated")
+    return await _transition(conn, repo, clinic_id, step_id, repo.reactivate_step, "reactivated")
 
 
 async def _check_forward_target(repo: ClinicRepository, clinic_id: int, data: Transition) -> int:
@@ -146,7 +140,8 @@ async def forward(
         priority_rank=row.priority_rank,
         target_attendant_id=data.attendant_id,
     )
-    await queue_changed(conn, clinic_id, "forwarded", next_id, service_id)
+    await queue_changed(conn, repo, clinic_id, "finished", step_id)
+    await queue_changed(conn, repo, clinic_id, "forwarded", next_id)
     return await _view(repo, clinic_id, step_id), await _view(repo, clinic_id, next_id)
 
 
@@ -160,6 +155,7 @@ async def finish(
     if await repo.finish_step(clinic_id, step_id, data.notes) is None:
         raise await _refuse(repo, clinic_id, step_id)
     if data.service_id is None:
+        await queue_changed(conn, repo, clinic_id, "finished", step_id)
         return await _view(repo, clinic_id, step_id), None
     return await forward(
         conn, repo, clinic_id, step_id, Transition(service_id=data.service_id, attendant_id=data.attendant_id)
@@ -170,16 +166,19 @@ async def release_desk(conn: AsyncConnection[Any], user_id: UUID, clinic_id: int
     """The user's sessions ended (every clinic), or they left one clinic's staff: their rooms are free and a
     ticket they called but did not start is back in the line, announced on the queue feed ("Account states")."""
     repo = ClinicRepository(conn)
-    await repo.free_rooms_of_user(user_id, clinic_id)  # first: waits for a desk action in progress
+    freed = await repo.free_rooms_of_user(user_id, clinic_id)  # first: waits for a desk action in progress
     for step in await repo.requeue_called_steps_of_user(user_id, clinic_id):
-        await queue_changed(conn, step.clinic_id, "requeued", step.id, step.service_id)
+        await queue_changed(conn, repo, step.clinic_id, "requeued", step.id)
+    for room in freed:
+        await rooms_changed(conn, repo, room.clinic_id, room.id)
 
 
 async def release_forwarded_steps(conn: AsyncConnection[Any], user_id: UUID, clinic_id: int | None = None) -> None:
     """The user is gone for good from a clinic's staff (or every clinic's: account closed): tickets forwarded to
     them by name go back to their service's common line instead of waiting for nobody."""
-    for step in await ClinicRepository(conn).untarget_steps_of_user(user_id, clinic_id):
-        await queue_changed(conn, step.clinic_id, "requeued", step.id, step.service_id)
+    repo = ClinicRepository(conn)
+    for step in await repo.untarget_steps_of_user(user_id, clinic_id):
+        await queue_changed(conn, repo, step.clinic_id, "requeued", step.id)
 
 
 async def leave_staff(conn: AsyncConnection[Any], user_id: UUID, clinic_id: int) -> None:

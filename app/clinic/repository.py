@@ -11,6 +11,7 @@ from app.clinic.rows import (
     ActivationAttempt,
     Announcement,
     ForwardedRow,
+    FreedRoom,
     IssuedRow,
     QueueSnapshot,
     RequeuedStep,
@@ -18,21 +19,19 @@ from app.clinic.rows import (
     TicketService,
 )
 from app.clinic.schemas import (
-    AttendantStats,
     ClinicOut,
-    DayCount,
     DisplayOut,
     InvitationOut,
     KioskOut,
+    QueueStep,
     RoomOut,
     ServiceOut,
-    ServiceStats,
     StaffOut,
     StepOut,
     TicketStatus,
-    TimeStats,
     WaitingStep,
 )
+from app.clinic.stats_schemas import AttendantStats, DayCount, LiveStats, ServiceStats, TimeStats
 from app.db.sql import Repository
 
 
@@ -109,8 +108,11 @@ class ClinicRepository(Repository):
         )
         return found is not None
 
-    async def free_rooms_of_user(self, user_id: UUID, clinic_id: int | None) -> int:
-        return await self.execute("free_rooms_of_user", user_id=user_id, clinic_id=clinic_id)
+    async def free_rooms_of_user(self, user_id: UUID, clinic_id: int | None) -> list[FreedRoom]:
+        return await self.fetch_all("free_rooms_of_user", FreedRoom, user_id=user_id, clinic_id=clinic_id)
+
+    async def room_list(self, clinic_id: int) -> list[RoomOut]:
+        return await self.fetch_all("room_list", RoomOut, clinic_id=clinic_id)
 
     async def requeue_called_steps_of_user(self, user_id: UUID, clinic_id: int | None) -> list[RequeuedStep]:
         return await self.fetch_all("requeue_called_steps_of_user", RequeuedStep, user_id=user_id, clinic_id=clinic_id)
@@ -255,6 +257,9 @@ class ClinicRepository(Repository):
         assert row is not None
         return row
 
+    async def queue_step(self, clinic_id: int, step_id: int) -> QueueStep | None:
+        return await self.fetch_one("queue_step", QueueStep, clinic_id=clinic_id, step_id=step_id)
+
     async def held_step(self, clinic_id: int, attendant_id: UUID) -> int | None:
         return await self.fetch_value("held_step", clinic_id=clinic_id, attendant_id=attendant_id)
 
@@ -307,8 +312,8 @@ class ClinicRepository(Repository):
         assert row is not None
         return row
 
-    async def record_call(self, step_id: int, recall: bool, seq: int) -> None:
-        await self.execute("record_call", step_id=step_id, recall=recall, seq=seq)
+    async def record_call(self, step_id: int, recall: bool, seq: int, called_by: UUID) -> None:
+        await self.execute("record_call", step_id=step_id, recall=recall, seq=seq, called_by=called_by)
 
     # Display and statistics ---------------------------------------------------------------------------------
 
@@ -333,6 +338,11 @@ class ClinicRepository(Repository):
         return await self.fetch_all(
             "stats_per_attendant", AttendantStats, clinic_id=clinic_id, date_from=date_from, date_to=date_to
         )
+
+    async def stats_now(self, clinic_id: int) -> LiveStats:
+        row = await self.fetch_one("stats_now", LiveStats, clinic_id=clinic_id)
+        assert row is not None
+        return row
 
     async def stats_times(self, clinic_id: int, date_from: date, date_to: date) -> TimeStats:
         row = await self.fetch_one("stats_times", TimeStats, clinic_id=clinic_id, date_from=date_from, date_to=date_to)

@@ -78,3 +78,10 @@ class Announcement(msgspec.Struct):
 class QueueSnapshot(msgspec.Struct):
     seq: int
     waiting: list[dict[str, Any]]
+    in_progress: list[dict[str, Any]]
+    rooms: list[dict[str, Any]]
+
+
+class FreedRoom(msgspec.Struct):
+    id: int
+    clinic_id: int

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -253,6 +253,26 @@ class WaitingStep(msgspec.Struct):
     target_attendant_id: UUID | None
 
 
+class QueueStep(msgspec.Struct):
+    """A step as the staff's queue feed shows it (the snapshot's lists, a queue.changed event's `step`)."""
+
+    step_id: int
+    code: str
+    priority: Priority
+    status: Status
+    service_id: int
+    service: str
+    arrived_at: datetime
+    queued_at: datetime
+    target_attendant_id: UUID | None
+    attendant_id: UUID | None
+    room_id: int | None
+    room: str | None
+    called_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
 class CallNext(Strict):
     service_ids: ServiceIds | None = None
 
@@ -291,7 +311,7 @@ class Forwarded(msgspec.Struct):
     next_step: StepOut
 
 
-# Display and statistics ---------------------------------------------------------------------------------------
+# Display ------------------------------------------------------------------------------------------------------
 
 
 class DisplayOut(msgspec.Struct):
@@ -299,47 +319,3 @@ class DisplayOut(msgspec.Struct):
     history: list[dict[str, Any]]
     next: dict[str, Any] | None
     seq: int
-
-
-class DayCount(msgspec.Struct):
-    day: date
-    tickets: int
-
-
-class ServiceStats(msgspec.Struct):
-    service_id: int
-    service: str
-    steps: int
-    served: int
-    avg_wait_seconds: float | None
-    avg_service_seconds: float | None
-
-
-class AttendantStats(msgspec.Struct):
-    attendant_id: UUID
-    name: str | None
-    steps: int
-    served: int
-    avg_service_seconds: float | None
-
-
-class TimeStats(msgspec.Struct):
-    avg_wait_seconds: float | None
-    p90_wait_seconds: float | None
-    avg_walk_seconds: float | None
-    p90_walk_seconds: float | None
-    avg_service_seconds: float | None
-    p90_service_seconds: float | None
-    avg_total_seconds: float | None
-    p90_total_seconds: float | None
-    completed_tickets: int
-
-
-class StatsOut(msgspec.Struct):
-    date_from: date = msgspec.field(name="from")
-    date_to: date = msgspec.field(name="to")
-    timezone: str = ""
-    per_day: list[DayCount] = []
-    per_service: list[ServiceStats] = []
-    per_attendant: list[AttendantStats] = []
-    times: TimeStats | None = None

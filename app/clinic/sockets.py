@@ -80,7 +80,7 @@ class QueueFeed(Feed):
         if not snapshot:
             return Start(seq=0)
         snap = await repository.queue_snapshot(self.clinic_id, self.topic)
-        return Start(seq=snap.seq, snapshot={"type": "queue.snapshot", "waiting": snap.waiting, "seq": snap.seq})
+        return Start(seq=snap.seq, snapshot={"type": "queue.snapshot", **msgspec.structs.asdict(snap)})
 
 
 def _display_feed(socket: WebSocket[Any, Any, Any]) -> DisplayFeed:

@@ -13,9 +13,9 @@ from litestar.datastructures import Cookie
 from psycopg import AsyncConnection
 
 from app.clinic.access import ClinicAccess
-from app.clinic.events import queue_changed
+from app.clinic.events import publish_step
 from app.clinic.repository import ClinicRepository
-from app.clinic.schemas import CreateTicket, TicketIssued
+from app.clinic.schemas import CreateTicket, QueueStep, TicketIssued
 from app.config import Settings
 from app.security import token_hash
 from app.web.client import client_address
@@ -101,7 +101,24 @@ async def issue_ticket(
     if issued is None:
         raise conflict("The service's daily ticket limit is reached", key="service_id")
     ahead = await repo.waiting_ahead(issued.step_id)
-    await queue_changed(conn, access.clinic_id, "issued", issued.step_id, service.id)
+    waiting = QueueStep(
+        step_id=issued.step_id,
+        code=issued.code,
+        priority=issued.priority,
+        status="waiting",
+        service_id=service.id,
+        service=service.name,
+        arrived_at=issued.issued_at,
+        queued_at=issued.issued_at,
+        target_attendant_id=None,
+        attendant_id=None,
+        room_id=None,
+        room=None,
+        called_at=None,
+        started_at=None,
+        finished_at=None,
+    )
+    await publish_step(conn, access.clinic_id, "issued", waiting)
     return TicketIssued(
         public_token=issued.public_token,
         code=issued.code,

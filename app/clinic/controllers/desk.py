@@ -57,7 +57,7 @@ class DeskController(Controller):
         clinics: NamedDependency[ClinicRepository],
         db: NamedDependency[AsyncConnection[Any]],
     ) -> StepOut:
-        return await desk.recall(db, clinics, staff_access.clinic_id, step_id)
+        return await desk.recall(db, clinics, staff_access, step_id)
 
     @post(f"{STEP}/start", status_code=HTTP_200_OK, summary="Start serving")
     async def start(
@@ -65,8 +65,9 @@ class DeskController(Controller):
         step_id: FromPath[int],
         staff_access: NamedDependency[StaffAccess],
         clinics: NamedDependency[ClinicRepository],
+        db: NamedDependency[AsyncConnection[Any]],
     ) -> StepOut:
-        return await desk.start(clinics, staff_access.clinic_id, step_id)
+        return await desk.start(db, clinics, staff_access.clinic_id, step_id)
 
     @post(f"{STEP}/no-show", status_code=HTTP_200_OK, summary="Did not come")
     async def no_show(

@@ -1,6 +1,7 @@
-"""The TV panel and the kiosk (docs/rules/clinic.md, "Pages"): plain HTML files under app/static/clinic/ (their
-scripts and styles are files too: the page policy allows no inline script), served for any existing clinic; the
-script reads the clinic id from the address."""
+"""The TV panel, the kiosk, the staff desk and the manager's dashboard (docs/rules/clinic.md, "Pages"): plain HTML
+files under app/static/clinic/ (their scripts and styles are files too: the page policy allows no inline script),
+served for any existing clinic; the script reads the clinic id from the address. The desk and the dashboard hold
+no data: they ask the API, which decides who may see what (a login form or a refusal otherwise)."""
 
 from __future__ import annotations
 
@@ -43,3 +44,11 @@ class PagesController(Controller):
     @get("/{clinic_id:int}/totem", summary="The kiosk")
     async def totem(self, clinic_id: FromPath[int], clinics: NamedDependency[ClinicRepository]) -> Response[bytes]:
         return await _page(clinics, clinic_id, "totem.html")
+
+    @get("/{clinic_id:int}/desk", summary="The staff desk")
+    async def desk(self, clinic_id: FromPath[int], clinics: NamedDependency[ClinicRepository]) -> Response[bytes]:
+        return await _page(clinics, clinic_id, "desk.html")
+
+    @get("/{clinic_id:int}/dashboard", summary="The manager's dashboard")
+    async def dashboard(self, clinic_id: FromPath[int], clinics: NamedDependency[ClinicRepository]) -> Response[bytes]:
+        return await _page(clinics, clinic_id, "dashboard.html")

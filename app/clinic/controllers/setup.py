@@ -17,6 +17,7 @@ from app.auth.claims import MANAGE_CLINICS
 from app.auth.principal import Principal, claim_required
 from app.clinic.access import CLINIC_DEPENDENCIES, CLINIC_NOT_FOUND, StaffAccess, resolve_admin
 from app.clinic.cache import ServiceCache, services_changed
+from app.clinic.events import rooms_changed
 from app.clinic.invitations import invite
 from app.clinic.repository import ClinicRepository
 from app.clinic.schemas import (
@@ -207,6 +208,7 @@ class SetupController(Controller):
         room_id: FromPath[int],
         staff_access: NamedDependency[StaffAccess],
         clinics: NamedDependency[ClinicRepository],
+        db: NamedDependency[AsyncConnection[Any]],
     ) -> RoomOut:
         clinic_id, user_id = staff_access.clinic_id, staff_access.caller.id
         await _room(clinics, clinic_id, room_id)
@@ -217,6 +219,7 @@ class SetupController(Controller):
             raise conflict("You are taking another room at the same time", key="room") from None
         if not taken:
             raise conflict("The room is occupied", key="room")
+        await rooms_changed(db, clinics, clinic_id, room_id)
         return await _room(clinics, clinic_id, room_id)
 
     @post("/{clinic_id:int}/rooms/{room_id:int}/leave", status_code=HTTP_200_OK, summary="Free a room")
@@ -225,11 +228,13 @@ class SetupController(Controller):
         room_id: FromPath[int],
         staff_access: NamedDependency[StaffAccess],
         clinics: NamedDependency[ClinicRepository],
+        db: NamedDependency[AsyncConnection[Any]],
     ) -> RoomOut:
         clinic_id = staff_access.clinic_id
         await _room(clinics, clinic_id, room_id)
         if not await clinics.leave_room(clinic_id, room_id, staff_access.caller.id, staff_access.is_admin):
             raise forbidden("Only the occupant or a clinic admin may free this room")
+        await rooms_changed(db, clinics, clinic_id, room_id)
         return await _room(clinics, clinic_id, room_id)
 
     # Kiosks -----------------------------------------------------------------------------------------------------

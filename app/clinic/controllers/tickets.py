@@ -18,8 +18,9 @@ from app.clinic import tickets
 from app.clinic.access import CLINIC_DEPENDENCIES, CLINIC_NOT_FOUND, ClinicAccess, StaffAccess
 from app.clinic.events import display_topic
 from app.clinic.repository import ClinicRepository
-from app.clinic.schemas import CreateTicket, DisplayOut, StatsOut, TicketIssued, TicketStatus, WaitingStep
+from app.clinic.schemas import CreateTicket, DisplayOut, TicketIssued, TicketStatus, WaitingStep
 from app.clinic.service_ids import parse_service_filter
+from app.clinic.stats_schemas import StatsOut
 from app.config import Settings
 from app.web.errors import invalid_field, not_found
 from app.web.idempotency import idempotent
@@ -117,4 +118,5 @@ class TicketsController(Controller):
             per_service=await clinics.stats_per_service(clinic_id, date_from, date_to),
             per_attendant=await clinics.stats_per_attendant(clinic_id, date_from, date_to),
             times=await clinics.stats_times(clinic_id, date_from, date_to),
+            live=await clinics.stats_now(clinic_id),
         )
