@@ -31,6 +31,7 @@ from app.maintenance import maintenance_loop
 from app.realtime.hub import Hub
 from app.realtime.rights import RIGHTS_TOPIC, RightsWatch
 from app.security import Passwords
+from app.tracing import configure_tracing, shutdown_tracing
 from app.users.area import area as users_area
 from app.web.connections import SocketsPerClient
 from app.web.detached import DetachedTasks
@@ -44,6 +45,7 @@ from app.web.ratelimit import RateLimiter, provide_rate_limiter
 from app.web.responses import AppResponse
 from app.web.sockets import SocketLifecycle, remember_socket_error
 from app.web.static import static_files_router
+from app.web.tracing import TracingMiddleware
 from app.web.validation import validate_body
 
 log = logging.getLogger("app")
@@ -75,6 +77,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     database_url = settings.database_url or ensure_database_url()
     configure_logging(settings.log_level)
+    configure_tracing(settings.tracing)
     areas = all_areas()
     pool = make_pool(settings, database_url)
     hub = Hub(pool, database_url, settings.ws_queue_size)
@@ -109,6 +112,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await hub.stop()
             await pool.close()
             app.state.passwords.close()
+            shutdown_tracing()
 
     openapi = OpenAPIConfig(
         title="Marketplace backend",
@@ -200,5 +204,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.asgi_handler = SocketsPerClient(settings)(app.asgi_handler)
     app.asgi_handler = SecurityHeadersMiddleware(https=settings.cookie_secure)(app.asgi_handler)
     app.asgi_handler = RequestContextMiddleware(access_log_enabled=settings.access_log)(app.asgi_handler)
+    if settings.tracing:  # outside the request id's middleware: its access line is written inside the span
+        app.asgi_handler = TracingMiddleware(settings)(app.asgi_handler)
     app.asgi_handler = sockets(app.asgi_handler)
     return app
