@@ -1,10 +1,11 @@
-"""Distributed traces (issue 15, item 5): with TRACING=on a real `app serve` process exports OTLP/HTTP, as the
+"""Distributed traces (issue 15, item 5): with TRACING=on real `app serve` processes export OTLP/HTTP, as the
 standard OTEL_* variables configure it, to a real loopback receiver (tests/otlp_receiver.py). A bid is one trace:
 its request span and a span per SQL statement named after sql/; the hub's delivery and the cashback upstream call
 have spans; a `traceparent` is continued only from TRUSTED_PROXIES; the JSON logs carry trace_id beside request_id.
 
-The front door is `Front`: here the replica itself, with the loopback address 127.0.0.2 playing the trusted proxy
-(TRUSTED_PROXIES=127.0.0.2) and 127.0.0.1 any client. Behind the scale-out harness, `url` is nginx's."""
+Where clients come in is the `front` fixture: "direct", one replica whose TRUSTED_PROXIES is 127.0.0.1 (the address
+a proxy would come from, as nginx does in tests/scale_support.py), test clients coming from 127.0.0.2; "nginx",
+replicas behind real nginx and PgBouncer (tests/scale_support.py, branch scale-out; skipped while it is absent)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -21,21 +23,22 @@ from app.config import Settings
 from app.db.sql import all_sql_files, load_sql
 from tests.auctions_support import create_auction, http_bid, watching
 from tests.cashback_upstream import FakeCashbackApi, new_reseller
+from tests.conftest import TEST_ENVIRONMENT
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
-from tests.support import ServerProcess, eventually, new_user, start_server_process, with_settings
+from tests.support import ServerProcess, SmtpServer, eventually, new_user, start_server_process, with_settings
 
 pytestmark = pytest.mark.slow
 
-PROXY_ADDRESS = "127.0.0.2"  # any 127/8 address is loopback on Linux; this one is "the proxy"
-CLIENT_ADDRESS = "127.0.0.1"
+PROXY_ADDRESS = "127.0.0.1"  # the trusted proxy's address (nginx's, behind the scale-out harness)
+CLIENT_ADDRESS = "127.0.0.2"  # any 127/8 address is loopback on Linux: a client, not a proxy
 STATEMENT_SPANS = {f"{f.stem}.{name}" for f in all_sql_files() for name in load_sql(f.stem)}
 
 
 @dataclass
 class Front:
-    url: str  # where clients come in
+    url: str  # where clients come in: a replica, or nginx
     ws_url: str
-    replica: ServerProcess  # whose log the test reads
+    replicas: list[ServerProcess]
     receiver: OtlpReceiver
     upstream: FakeCashbackApi
 
@@ -43,28 +46,46 @@ class Front:
         transport = httpx.AsyncHTTPTransport(local_address=source)
         return httpx.AsyncClient(base_url=base_url or self.url, transport=transport, timeout=30)
 
+    def log_lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for r in self.replicas for line in r.log().splitlines() if line.startswith("{")]
 
-@pytest.fixture
-async def front(settings: Settings, tmp_path: Path) -> AsyncIterator[Front]:
+
+def tracing_environment(receiver: OtlpReceiver, upstream: FakeCashbackApi) -> dict[str, str]:
+    return {
+        "TRACING": "on",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
+        "OTEL_BSP_SCHEDULE_DELAY": "50",  # milliseconds between exports (default 5000)
+        "OTEL_SERVICE_NAME": "marketplace-test",
+        "ACCESS_LOG": "on",
+        "LOG_LEVEL": "INFO",
+        "CASHBACK_API_URL": upstream.url,
+    }
+
+
+@pytest.fixture(params=["direct", "nginx"])
+async def front(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path) -> AsyncIterator[Front]:
     async with OtlpReceiver() as receiver, FakeCashbackApi(credit=2009) as upstream:
-        traced = with_settings(
-            settings,
-            tracing=True,
-            trusted_proxies=(PROXY_ADDRESS,),
-            access_log=True,
-            log_level="INFO",
-            cashback_api_url=upstream.url,
-        )
-        otel = {
-            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
-            "OTEL_BSP_SCHEDULE_DELAY": "50",  # milliseconds between exports (default 5000)
-            "OTEL_SERVICE_NAME": "marketplace-test",
-        }
-        replica = await start_server_process(traced, tmp_path, extra_env=otel, name="traced")
+        environment = tracing_environment(receiver, upstream)
+        if request.param == "direct":
+            replica = await start_server_process(
+                with_settings(settings, trusted_proxies=(PROXY_ADDRESS,)), tmp_path, extra_env=environment
+            )
+            try:
+                yield Front(replica.url, replica.ws_url, [replica], receiver, upstream)
+            finally:
+                replica.stop()
+            return
+        scale_support = pytest.importorskip("tests.scale_support", reason="the scale-out harness is not merged yet")
+        smtp = SmtpServer()
+        smtp.start()
+        environment = TEST_ENVIRONMENT | {"SMTP_URL": smtp.url} | environment
         try:
-            yield Front(replica.url, replica.ws_url, replica, receiver, upstream)
+            async with scale_support.scale_out(
+                request.getfixturevalue("server_url"), settings.database_url, tmp_path, environment, replicas=2
+            ) as cluster:
+                yield Front(cluster.url, cluster.ws_url, cluster.replicas, receiver, upstream)
         finally:
-            replica.stop()
+            smtp.stop()
 
 
 def traceparent() -> tuple[str, str, str]:
@@ -112,9 +133,8 @@ async def test_a_bid_is_one_trace_with_its_statement_spans_and_the_logs_carry_it
     [delivery] = await eventually(delivered, timeout=15)
     assert delivery.attributes["app.seq"] == watcher.events()[0]["seq"]
 
-    async def access_line() -> dict[str, object] | None:
-        lines = [json.loads(line) for line in front.replica.log().splitlines() if line.startswith("{")]
-        found = [e for e in lines if e.get("logger") == "app.access" and e.get("request_id") == request_id]
+    async def access_line() -> dict[str, Any] | None:
+        found = [e for e in front.log_lines() if e.get("logger") == "app.access" and e.get("request_id") == request_id]
         return found[0] if found else None
 
     line = await eventually(access_line, timeout=15)
@@ -122,16 +142,19 @@ async def test_a_bid_is_one_trace_with_its_statement_spans_and_the_logs_carry_it
     assert line["path"] == f"/api/v1/products/{product_id}/bids"
 
 
+@pytest.mark.parametrize("front", ["direct"], indirect=True)  # straight to a replica: nginx drops traceparent
 async def test_traceparent_is_continued_only_from_a_trusted_proxy_and_passed_to_the_upstream(front: Front) -> None:
     header, trace_id, parent_id = traceparent()
     async with front.client(PROXY_ADDRESS) as proxy, front.client(CLIENT_ADDRESS) as direct:
         reseller = await new_reseller(direct)
         request_id = f"proxied-{secrets.token_hex(6)}"
         headers = reseller.headers | {"traceparent": header, "X-Request-ID": request_id}
-        response = await proxy.get("/api/v1/cashback", headers=headers)
+        response = await proxy.get(front.replicas[0].url + "/api/v1/cashback", headers=headers)
         assert response.status_code == 200, front.replica.log()[-5000:]
         untrusted_id = f"direct-{secrets.token_hex(6)}"
-        response = await direct.get("/health", headers={"traceparent": header, "X-Request-ID": untrusted_id})
+        response = await direct.get(
+            front.replicas[0].url + "/health", headers={"traceparent": header, "X-Request-ID": untrusted_id}
+        )
         assert response.status_code == 200
 
     root = await front.receiver.request_span(request_id)
