@@ -17,7 +17,6 @@ loop and process would bury the requests.
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import AbstractContextManager, contextmanager
@@ -43,16 +42,17 @@ def configure_tracing(enabled: bool) -> None:
     if not enabled or tracer is not None:
         return
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, Resource
+    from opentelemetry.sdk.resources import HOST_NAME, SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    resource = Resource.create()  # OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME
+    # OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME, and a random service.instance.id per process (worker).
+    resource = Resource.create()
     defaults: dict[str, str] = {}
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         defaults[SERVICE_NAME] = DEFAULT_SERVICE_NAME
-    if SERVICE_INSTANCE_ID not in resource.attributes:  # which replica and worker: they share a service name
-        defaults[SERVICE_INSTANCE_ID] = f"{socket.gethostname()}:{os.getpid()}"
+    if HOST_NAME not in resource.attributes:  # which replica: they share a service name
+        defaults[HOST_NAME] = socket.gethostname()
     provider = TracerProvider(resource=resource.merge(Resource(defaults)))  # OTEL_TRACES_SAMPLER(_ARG)
     # Batched, exported from the processor's own thread: a slow or absent collector never holds a request.
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))  # OTEL_BSP_*, OTEL_EXPORTER_OTLP_*
