@@ -45,7 +45,6 @@ from app.web.ratelimit import RateLimiter, provide_rate_limiter
 from app.web.responses import AppResponse
 from app.web.sockets import SocketLifecycle, remember_socket_error
 from app.web.static import static_files_router
-from app.web.tracing import TracingMiddleware
 from app.web.validation import validate_body
 
 log = logging.getLogger("app")
@@ -205,6 +204,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.asgi_handler = SecurityHeadersMiddleware(https=settings.cookie_secure)(app.asgi_handler)
     app.asgi_handler = RequestContextMiddleware(access_log_enabled=settings.access_log)(app.asgi_handler)
     if settings.tracing:  # outside the request id's middleware: its access line is written inside the span
+        from app.web.tracing import TracingMiddleware  # OpenTelemetry is imported only when tracing is on
+
         app.asgi_handler = TracingMiddleware(settings)(app.asgi_handler)
     app.asgi_handler = sockets(app.asgi_handler)
     return app

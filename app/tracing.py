@@ -10,7 +10,8 @@ Span names are stable (dashboards and alerts are built on them):
 | `cashback.upstream`    | client   | call to the external cashback API (its retry included); traceparent sent |
 | `hub.deliver`          | consumer | notification the hub hands to this process's subscribers of its topic    |
 
-Off, `tracer` is None and each hook costs one `is None` test: the SDK is not even imported, no span, no thread.
+Off, `tracer` is None and each hook costs one `is None` test: OpenTelemetry is not even imported (no span, no
+thread, no start-up time); callers test `tracing.tracer` before calling anything here that makes spans.
 Statements outside a traced request or delivery (the background loops' ticks) get no span: a trace a second per
 loop and process would bury the requests.
 """
@@ -20,20 +21,20 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING, Any
-
-from opentelemetry import propagate, trace
-from opentelemetry.context import Context
-from opentelemetry.trace import SpanKind, Tracer
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    from opentelemetry.context import Context
     from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.trace import Span, SpanKind, Tracer
 
 DEFAULT_SERVICE_NAME = "marketplace-backend"
 INSTRUMENTATION_NAME = "app"
+Kind = Literal["server", "client", "consumer"]
 
 tracer: Tracer | None = None
 _provider: TracerProvider | None = None
+_kinds: dict[str, SpanKind] = {}
 
 
 def configure_tracing(enabled: bool) -> None:
@@ -45,6 +46,7 @@ def configure_tracing(enabled: bool) -> None:
     from opentelemetry.sdk.resources import HOST_NAME, SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.trace import SpanKind
 
     # OTEL_RESOURCE_ATTRIBUTES, OTEL_SERVICE_NAME, and a random service.instance.id per process (worker).
     resource = Resource.create()
@@ -56,6 +58,7 @@ def configure_tracing(enabled: bool) -> None:
     provider = TracerProvider(resource=resource.merge(Resource(defaults)))  # OTEL_TRACES_SAMPLER(_ARG)
     # Batched, exported from the processor's own thread: a slow or absent collector never holds a request.
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))  # OTEL_BSP_*, OTEL_EXPORTER_OTLP_*
+    _kinds.update(server=SpanKind.SERVER, client=SpanKind.CLIENT, consumer=SpanKind.CONSUMER)
     _provider = provider
     tracer = provider.get_tracer(INSTRUMENTATION_NAME)
 
@@ -69,47 +72,46 @@ def shutdown_tracing() -> None:
 
 
 @contextmanager
-def span(
-    name: str, kind: SpanKind, attributes: Mapping[str, Any], *, context: Context | None = None
-) -> Iterator[trace.Span]:
-    """A current span (an exception leaving it marks it failed); a non-recording one when tracing is off."""
-    if tracer is None:
-        yield trace.INVALID_SPAN
-        return
-    with tracer.start_as_current_span(name, context=context, kind=kind, attributes=attributes) as current:
+def span(name: str, kind: Kind, attributes: Mapping[str, Any], *, context: Context | None = None) -> Iterator[Span]:
+    """A current span (an exception leaving it marks it failed). Only with tracing on."""
+    assert tracer is not None, "test tracing.tracer first"
+    with tracer.start_as_current_span(name, context=context, kind=_kinds[kind], attributes=attributes) as current:
         yield current
 
 
 def in_trace() -> bool:
     """Is a recording span current (a traced request or delivery)?"""
+    from opentelemetry import trace
+
     return tracer is not None and trace.get_current_span().is_recording()
 
 
-def statement_span(area: str, statement: str, text: str) -> AbstractContextManager[trace.Span]:
+def statement_span(area: str, statement: str, text: str) -> AbstractContextManager[Span]:
     """The span of one named SQL statement: `<area>.<statement>`, with its text (placeholders, never values)."""
     attributes = {"db.system.name": "postgresql", "db.query.summary": f"{area}.{statement}", "db.query.text": text}
-    return span(f"{area}.{statement}", SpanKind.CLIENT, attributes)
+    return span(f"{area}.{statement}", "client", attributes)
 
 
 def set_attribute(key: str, value: str | int | float | bool) -> None:
     if tracer is not None:
+        from opentelemetry import trace
+
         trace.get_current_span().set_attribute(key, value)
 
 
 def inject(headers: MutableMapping[str, str]) -> None:
     """Add the current trace's headers (W3C traceparent, per OTEL_PROPAGATORS) to an outgoing request."""
     if tracer is not None:
+        from opentelemetry import propagate
+
         propagate.inject(headers)
-
-
-def extract(headers: Mapping[str, str]) -> Context:
-    """The trace context a trusted caller sent."""
-    return propagate.extract(headers)
 
 
 def current_trace_id() -> str | None:
     """The current trace's id as 32 hex digits (as tracing back ends show it), or None outside a trace."""
     if tracer is None:
         return None
+    from opentelemetry import trace
+
     context = trace.get_current_span().get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else None

@@ -34,7 +34,6 @@ from typing import Any
 
 import httpx
 import msgspec
-from opentelemetry.trace import SpanKind
 
 from app import tracing
 from app.config import Settings
@@ -183,7 +182,7 @@ class CashbackApi:
         # The CPF is personal data: the span names the endpoint, never the query.
         host = httpx.URL(self.base_url).host
         attributes = {"http.request.method": "GET", "server.address": host, "url.template": "/v1/cashback"}
-        with tracing.span("cashback.upstream", SpanKind.CLIENT, attributes):
+        with tracing.span("cashback.upstream", "client", attributes):
             return await self._call_with_retry(cpf)
 
     async def _call_with_retry(self, cpf: str) -> int:

@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import msgspec
-from opentelemetry.trace import SpanKind
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
@@ -253,7 +252,7 @@ class Hub:
             return
         attributes = {"messaging.system": "postgresql", "messaging.destination.name": note.topic}
         attributes |= {"app.seq": note.seq, "app.subscribers": len(subscribers)}
-        with tracing.span("hub.deliver", SpanKind.CONSUMER, attributes):
+        with tracing.span("hub.deliver", "consumer", attributes):
             await self._dispatch(note)
 
     async def _dispatch(self, note: _Notification) -> None:

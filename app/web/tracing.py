@@ -1,4 +1,5 @@
-"""The server span of each HTTP request (installed only with TRACING=on; app/tracing.py has the span table).
+"""The server span of each HTTP request (imported and installed only with TRACING=on; app/tracing.py has the
+span table).
 
 A `traceparent` (and `tracestate`, baggage) is continued only when the socket peer is one of TRUSTED_PROXIES: from
 anyone else it would let a client pick our trace ids, or join its requests to another client's trace. Behind a
@@ -11,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Awaitable
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from opentelemetry import propagate
 from opentelemetry.context import Context
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Status, StatusCode
 
 from app import tracing
 from app.config import Settings
@@ -41,7 +43,7 @@ class TracingMiddleware:
         if not is_trusted_proxy(peer, self.settings):
             return None
         carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k in _PROPAGATED}
-        return tracing.extract(carrier) if carrier else None
+        return propagate.extract(carrier) if carrier else None
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         method = scope["method"]
@@ -51,7 +53,7 @@ class TracingMiddleware:
             "url.scheme": scope.get("scheme", "http"),
             "network.peer.address": (scope.get("client") or ("", 0))[0],
         }
-        with tracing.span(method, SpanKind.SERVER, attributes, context=self._parent(scope)) as span:
+        with tracing.span(method, "server", attributes, context=self._parent(scope)) as span:
 
             async def send_traced(message: Message) -> None:
                 if message["type"] == "http.response.start":
