@@ -131,8 +131,10 @@ def main() -> None:
             "|---|---|---|---|",
             *rows,
             "",
-            "TRACING=on exports every span (`parentbased_always_on`) to a loopback OTLP/HTTP sink; in production,"
-            " `OTEL_TRACES_SAMPLER=parentbased_traceidratio` keeps a share of the traces.",
+            "TRACING=on exports every span (`parentbased_always_on`) to a loopback OTLP/HTTP sink: each request pays"
+            " for making its spans and for encoding and sending them from the export thread, in the same process. In"
+            " production, `OTEL_TRACES_SAMPLER=parentbased_traceidratio` keeps a share of the traces (an unsampled"
+            " request makes no recording span, and its statements none at all).",
         ]
     )
     print(markdown)
