@@ -75,6 +75,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     access_log: bool = True
     metrics: bool = False
     metrics_token: str | None = None
+    tracing: bool = False  # OpenTelemetry spans over OTLP, configured by the standard OTEL_* variables
     migrate_on_start: bool = True
     host: str = "127.0.0.1"
     port: int = 8000
@@ -173,6 +174,7 @@ _ENV_NAMES = {
     "ACCESS_LOG": "access_log",
     "METRICS": "metrics",
     "METRICS_TOKEN": "metrics_token",
+    "TRACING": "tracing",
     "MIGRATE_ON_START": "migrate_on_start",
     "HOST": "host",
     "PORT": "port",
@@ -216,7 +218,10 @@ def settings_from_env(environ: dict[str, str] | None = None) -> Settings:
     values: dict[str, object] = {}
     for env_name, field in _ENV_NAMES.items():
         if env_name in environ:
-            values[field] = _parse(fields[field], environ[env_name], env_name)
+            value = _parse(fields[field], environ[env_name], env_name)
+            # Set but empty: unset for a text setting too (None there broke e.g. the cashback API's token header).
+            if value is not None or fields[field] not in (str, "str"):
+                values[field] = value
     if "cookie_secure" not in values:
         values["cookie_secure"] = values.get("env") == "production"
     try:

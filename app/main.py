@@ -31,6 +31,7 @@ from app.maintenance import maintenance_loop
 from app.realtime.hub import Hub
 from app.realtime.rights import RIGHTS_TOPIC, RightsWatch
 from app.security import Passwords
+from app.tracing import configure_tracing, shutdown_tracing
 from app.users.area import area as users_area
 from app.web.connections import SocketsPerClient
 from app.web.detached import DetachedTasks
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     database_url = settings.database_url or ensure_database_url()
     configure_logging(settings.log_level)
+    configure_tracing(settings.tracing)
     areas = all_areas()
     pool = make_pool(settings, database_url)
     hub = Hub(pool, database_url, settings.ws_queue_size)
@@ -109,6 +111,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await hub.stop()
             await pool.close()
             app.state.passwords.close()
+            shutdown_tracing()
 
     openapi = OpenAPIConfig(
         title="Marketplace backend",
@@ -200,5 +203,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.asgi_handler = SocketsPerClient(settings)(app.asgi_handler)
     app.asgi_handler = SecurityHeadersMiddleware(https=settings.cookie_secure)(app.asgi_handler)
     app.asgi_handler = RequestContextMiddleware(access_log_enabled=settings.access_log)(app.asgi_handler)
+    if settings.tracing:  # outside the request id's middleware: its access line is written inside the span
+        from app.web.tracing import TracingMiddleware  # OpenTelemetry is imported only when tracing is on
+
+        app.asgi_handler = TracingMiddleware(settings)(app.asgi_handler)
     app.asgi_handler = sockets(app.asgi_handler)
     return app

@@ -98,21 +98,24 @@ def _wait_for(url: str, process: subprocess.Popen[bytes], seconds: float = 60) -
     raise RuntimeError(f"{url} did not come up")
 
 
-def _start(arguments: list[str], port: int, env: dict[str, str] | None = None) -> Server:
-    """Run `python -m <arguments>` from the project's root, quietly, and wait until it answers /health."""
+def _start(arguments: list[str], port: int, env: dict[str, str] | None = None, cwd: Path = ROOT) -> Server:
+    """Run `python -m <arguments>` from the project's root (or another checkout of it, to compare code versions),
+    quietly, and wait until it answers /health."""
     process = subprocess.Popen(
-        [PYTHON, "-m", *arguments], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [PYTHON, "-m", *arguments], cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     server = Server(url=f"http://127.0.0.1:{port}", process=process)
     _wait_for(server.url, process)
     return server
 
 
-def start_app(database_url: str, *, workers: int, extra_env: dict[str, str] | None = None) -> Server:
+def start_app(
+    database_url: str, *, workers: int, extra_env: dict[str, str] | None = None, checkout: Path = ROOT
+) -> Server:
     """`app serve` the way production runs it: uvicorn, uvloop, httptools, N workers, access log off."""
     port = free_port()
     env = os.environ | BENCH_ENV | {"DATABASE_URL": database_url, "PORT": str(port)} | (extra_env or {})
-    return _start(["app.cli", "serve", "--workers", str(workers)], port, env)
+    return _start(["app.cli", "serve", "--workers", str(workers)], port, env, cwd=checkout)
 
 
 def start_bare_app(workers: int) -> Server:

@@ -66,6 +66,15 @@ def test_a_bad_value_is_named(environ: dict[str, str], message: str) -> None:
         settings_from_env(environ)
 
 
+def test_an_empty_variable_leaves_a_text_setting_at_its_default() -> None:
+    """`CASHBACK_API_TOKEN=` (set, empty: as compose and settings_env write it) once became None, and every
+    cashback request then answered 500 (a None header value)."""
+    settings = settings_from_env({"CASHBACK_API_TOKEN": "", "LOG_LEVEL": "", "SMTP_URL": ""})
+    assert settings.cashback_api_token == ""
+    assert settings.log_level == "INFO"
+    assert settings.smtp_url is None  # optional settings: empty is unset
+
+
 def _readme_variables() -> dict[str, str]:
     """The README's configuration table: `NAME` -> its default column."""
     rows = re.findall(r"^\|\s*`([A-Z][A-Z0-9_]+)`\s*\|\s*([^|]*)\|", README, flags=re.MULTILINE)

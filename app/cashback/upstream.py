@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 import msgspec
 
+from app import tracing
 from app.config import Settings
 from app.web.errors import AppError, FieldError
 
@@ -176,6 +177,15 @@ class CashbackApi:
         return credit
 
     async def _call(self, cpf: str) -> int:
+        if tracing.tracer is None:
+            return await self._call_with_retry(cpf)
+        # The CPF is personal data: the span names the endpoint, never the query.
+        host = httpx.URL(self.base_url).host
+        attributes = {"http.request.method": "GET", "server.address": host, "url.template": "/v1/cashback"}
+        with tracing.span("cashback.upstream", "client", attributes):
+            return await self._call_with_retry(cpf)
+
+    async def _call_with_retry(self, cpf: str) -> int:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.timeout
         async with asyncio.timeout_at(deadline):
@@ -190,14 +200,14 @@ class CashbackApi:
                 return await self._attempt(cpf)
 
     async def _attempt(self, cpf: str) -> int:
+        # identity: a compressed body could expand past the bound inside one chunk.
+        headers = {"token": self.token, "Accept-Encoding": "identity"}
+        tracing.inject(headers)  # the upstream may continue our trace (W3C traceparent)
         try:
             async with self.http.stream(
-                "GET",
-                f"{self.base_url}/v1/cashback",
-                params={"cpf": cpf},
-                # identity: a compressed body could expand past the bound inside one chunk.
-                headers={"token": self.token, "Accept-Encoding": "identity"},
+                "GET", f"{self.base_url}/v1/cashback", params={"cpf": cpf}, headers=headers
             ) as response:
+                tracing.set_attribute("http.response.status_code", response.status_code)
                 if response.status_code >= 500:
                     raise _Retryable(f"HTTP {response.status_code}")
                 if response.status_code != 200:

@@ -24,6 +24,7 @@ import msgspec
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+from app import tracing
 from app.config import PROJECT_ROOT
 
 SQL_FOLDER = PROJECT_ROOT / "sql"
@@ -106,7 +107,10 @@ class Repository:
     async def _execute(self, name: str, params: dict[str, Any]) -> Any:
         statement = self._statement(name)
         cursor = self.conn.cursor(row_factory=dict_row)
-        return await cursor.execute(statement.query, params)
+        if tracing.tracer is None or not tracing.in_trace():
+            return await cursor.execute(statement.query, params)
+        with tracing.statement_span(self.area, name, statement.text):
+            return await cursor.execute(statement.query, params)
 
     async def fetch_one(self, name: str, as_type: type[T], /, **params: Any) -> T | None:
         cursor = await self._execute(name, params)

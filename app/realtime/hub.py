@@ -20,6 +20,7 @@ import msgspec
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from app import tracing
 from app.db.sql import load_sql
 from app.realtime.repository import Event, RealtimeRepository
 
@@ -243,8 +244,18 @@ class Hub:
         for prefix, callback in self._callbacks:
             if note.topic.startswith(prefix):
                 callback(note.topic, note.payload)
-        if note.topic not in self._subscribers:
+        subscribers = self._subscribers.get(note.topic)
+        if not subscribers:
             return
+        if tracing.tracer is None:
+            await self._dispatch(note)
+            return
+        attributes = {"messaging.system": "postgresql", "messaging.destination.name": note.topic}
+        attributes |= {"app.seq": note.seq, "app.subscribers": len(subscribers)}
+        with tracing.span("hub.deliver", "consumer", attributes):
+            await self._dispatch(note)
+
+    async def _dispatch(self, note: _Notification) -> None:
         last = self._last_seq.get(note.topic)
         if last is not None and note.seq <= last:
             return

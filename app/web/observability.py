@@ -1,4 +1,5 @@
-"""JSON logs, one access line per request, and the request id (taken from X-Request-ID or made, and returned)."""
+"""JSON logs, one access line per request, and the request id (taken from X-Request-ID or made, and returned);
+with TRACING=on, each line written inside a trace also carries its trace_id."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from typing import Any
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from app import tracing
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -40,6 +43,10 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
+        if tracing.tracer is not None:
+            trace_id = tracing.current_trace_id()
+            if trace_id:
+                entry["trace_id"] = trace_id
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
