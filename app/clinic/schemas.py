@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -118,6 +118,8 @@ class UpdateService(Strict):
 class RoomOut(msgspec.Struct):
     id: int
     name: str
+    route_text: str | None  # null: the TV shows the service's route for calls to this room
+    direction: Direction | None
     occupied_by: UUID | None
     occupied_by_name: str | None
     occupied_at: datetime | None
@@ -125,10 +127,15 @@ class RoomOut(msgspec.Struct):
 
 class CreateRoom(Strict):
     name: Name
+    route_text: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None  # the TV shows it
+    direction: Direction | None = None  # with route_text; default "straight"
 
 
 class UpdateRoom(Strict):
-    name: Name
+    name: Name | None = None
+    # Absent: unchanged; null: no route of its own (the service's is shown); a text: the room's route.
+    route_text: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | msgspec.UnsetType | None = msgspec.UNSET
+    direction: Direction | None = None
 
 
 class StaffOut(msgspec.Struct):
@@ -218,6 +225,7 @@ class CreateTicket(Strict):
 
 class TicketIssued(msgspec.Struct):
     public_token: str
+    follow_url: str  # the ticket's public page (PUBLIC_BASE_URL + path; the path alone when unset), for the QR
     code: str
     service: str
     service_id: int
@@ -291,7 +299,7 @@ class Forwarded(msgspec.Struct):
     next_step: StepOut
 
 
-# Display and statistics ---------------------------------------------------------------------------------------
+# Display ------------------------------------------------------------------------------------------------------
 
 
 class DisplayOut(msgspec.Struct):
@@ -299,47 +307,3 @@ class DisplayOut(msgspec.Struct):
     history: list[dict[str, Any]]
     next: dict[str, Any] | None
     seq: int
-
-
-class DayCount(msgspec.Struct):
-    day: date
-    tickets: int
-
-
-class ServiceStats(msgspec.Struct):
-    service_id: int
-    service: str
-    steps: int
-    served: int
-    avg_wait_seconds: float | None
-    avg_service_seconds: float | None
-
-
-class AttendantStats(msgspec.Struct):
-    attendant_id: UUID
-    name: str | None
-    steps: int
-    served: int
-    avg_service_seconds: float | None
-
-
-class TimeStats(msgspec.Struct):
-    avg_wait_seconds: float | None
-    p90_wait_seconds: float | None
-    avg_walk_seconds: float | None
-    p90_walk_seconds: float | None
-    avg_service_seconds: float | None
-    p90_service_seconds: float | None
-    avg_total_seconds: float | None
-    p90_total_seconds: float | None
-    completed_tickets: int
-
-
-class StatsOut(msgspec.Struct):
-    date_from: date = msgspec.field(name="from")
-    date_to: date = msgspec.field(name="to")
-    timezone: str = ""
-    per_day: list[DayCount] = []
-    per_service: list[ServiceStats] = []
-    per_attendant: list[AttendantStats] = []
-    times: TimeStats | None = None

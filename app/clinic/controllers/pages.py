@@ -1,6 +1,6 @@
-"""The TV panel and the kiosk (docs/rules/clinic.md, "Pages"): plain HTML files under app/static/clinic/ (their
-scripts and styles are files too: the page policy allows no inline script), served for any existing clinic; the
-script reads the clinic id from the address."""
+"""The TV panel, the kiosk and a ticket's public page (docs/rules/clinic.md, "Pages"): plain HTML files under
+app/static/clinic/ (their scripts and styles are files too: the page policy allows no inline script), served for
+any existing clinic; the script reads the clinic id (and the ticket's token) from the address."""
 
 from __future__ import annotations
 
@@ -43,3 +43,11 @@ class PagesController(Controller):
     @get("/{clinic_id:int}/totem", summary="The kiosk")
     async def totem(self, clinic_id: FromPath[int], clinics: NamedDependency[ClinicRepository]) -> Response[bytes]:
         return await _page(clinics, clinic_id, "totem.html")
+
+    @get("/{clinic_id:int}/tickets/{public_token:str}", summary="A ticket's public page (the kiosk's QR code)")
+    async def ticket_page(
+        self, clinic_id: FromPath[int], public_token: FromPath[str], clinics: NamedDependency[ClinicRepository]
+    ) -> Response[bytes]:
+        # The token is checked by the API call the page makes: an unknown one shows "not found" there.
+        del public_token
+        return await _page(clinics, clinic_id, "ticket.html")

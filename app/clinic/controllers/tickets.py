@@ -18,8 +18,9 @@ from app.clinic import tickets
 from app.clinic.access import CLINIC_DEPENDENCIES, CLINIC_NOT_FOUND, ClinicAccess, StaffAccess
 from app.clinic.events import display_topic
 from app.clinic.repository import ClinicRepository
-from app.clinic.schemas import CreateTicket, DisplayOut, StatsOut, TicketIssued, TicketStatus, WaitingStep
+from app.clinic.schemas import CreateTicket, DisplayOut, TicketIssued, TicketStatus, WaitingStep
 from app.clinic.service_ids import parse_service_filter
+from app.clinic.statistics import StatsOut
 from app.config import Settings
 from app.web.errors import invalid_field, not_found
 from app.web.idempotency import idempotent
@@ -50,7 +51,13 @@ class TicketsController(Controller):
 
         async def create() -> Response[TicketIssued]:
             issued = await tickets.issue_ticket(
-                db, clinics, clinic_access, data, origin=origin, web_share=settings.web_ticket_share
+                db,
+                clinics,
+                clinic_access,
+                data,
+                origin=origin,
+                web_share=settings.web_ticket_share,
+                public_base_url=settings.public_base_url,
             )
             return Response(issued, status_code=HTTP_201_CREATED)
 
@@ -76,7 +83,7 @@ class TicketsController(Controller):
     ) -> list[WaitingStep]:
         return await clinics.waiting_steps(staff_access.clinic_id, service_id)
 
-    @get("/{clinic_id:int}/display", summary="What the TV shows: current call, last 5 calls, next ticket")
+    @get("/{clinic_id:int}/display", summary="What the TV shows: current call, last 5 distinct tickets, next ticket")
     async def display(
         self,
         clinic_id: FromPath[int],
