@@ -199,6 +199,7 @@ async def test_tv_fits_every_size_shows_each_ticket_once_and_the_rooms_route_and
         await kiosk.set_viewport_size({"width": 800, "height": 1280})
         await shot(kiosk, "totem-800x1280-ticket")
         await kiosk.click("#done")
+        await shot(kiosk, "totem-800x1280-services")
         await kiosk.click(f"button[data-service-id='{service['id']}']")
         assert (
             await client.patch(api(cid, f"/services/{service['id']}"), json={"active": False}, headers=admin.headers)

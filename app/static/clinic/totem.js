@@ -101,7 +101,7 @@
     document.querySelector(`input[name=priority][value=${first}]`).checked = true;
     $("patient-name").value = "";
     $("error").hidden = true;
-    $("issue").hidden = false;
+    $("details-actions").hidden = false;
     show("step-details");
   }
 
@@ -145,7 +145,7 @@
     }
     $("error-text").textContent = refusal(response.status);
     $("error").hidden = false;
-    $("issue").hidden = true;
+    $("details-actions").hidden = true; // the message's own button is the way on
   }
 
   function drawQr(url) {
