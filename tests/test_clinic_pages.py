@@ -143,7 +143,10 @@ async def test_tv_fits_every_size_shows_each_ticket_once_and_the_rooms_route_and
         )
         nurse = await open_desk(client, admin, cid, "Sala de enfermagem pediátrica 2")
         route = {"route_text": "Consultórios 1 a 4 - corredor A, segundo andar", "direction": "left"}
-        room = await client.patch(api(cid, f"/rooms/{nurse.room['id']}"), json=route, headers=admin.headers)
+        room_path = api(cid, f"/rooms/{nurse.room['id']}")
+        alone = await client.patch(room_path, json={"direction": "left"}, headers=admin.headers)
+        assert alone.status_code == 400  # a direction needs its route text
+        room = await client.patch(room_path, json=route, headers=admin.headers)
         assert room.status_code == 200, room.text
         assert room.json()["route_text"] == route["route_text"]
         other = await open_desk(client, admin, cid, "Consultório 12")
@@ -209,6 +212,9 @@ async def test_tv_fits_every_size_shows_each_ticket_once_and_the_rooms_route_and
         await expect(kiosk.locator("#error-text")).to_contain_text("recepção")
         await shot(kiosk, "totem-800x1280-service-closed")
         assert "Validation" not in await kiosk.inner_text("body")
+
+        cleared = await client.patch(room_path, json={"route_text": None}, headers=admin.headers)
+        assert (cleared.json()["route_text"], cleared.json()["direction"]) == (None, None)  # the service's again
 
         blind = await browser.new_context(java_script_enabled=False)
         page = await blind.new_page()
