@@ -6,6 +6,7 @@ Every variable is documented in the README with its default. Durations are secon
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -47,6 +48,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     cashback_breaker_cooldown: float = 30.0  # seconds the open circuit fails fast before one trial call
     cashback_cache_ttl: float = 30.0  # seconds a CPF's accumulated cashback is reused
     web_ticket_share: float = 0.2  # of a service's daily tickets, what anonymous web clients may take
+    public_base_url: str | None = None  # how patients' phones reach us (the ticket QR); unset: the kiosk's own
     # Sessions and tokens.
     session_ttl: int = 24 * 3600
     session_idle_ttl: int = 2 * 3600
@@ -114,6 +116,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             raise ConfigError("RIGHTS_RECHECK_INTERVAL must be a positive number of seconds")
         if not 0.0 <= self.web_ticket_share <= 1.0:
             raise ConfigError("WEB_TICKET_SHARE must be between 0 and 1 (a share of a service's daily tickets)")
+        if self.public_base_url and not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", self.public_base_url):
+            raise ConfigError(
+                f"PUBLIC_BASE_URL {self.public_base_url!r} must be an http(s) address such as https://x.org"
+            )
         if self.ws_queue_size < 1:
             raise ConfigError("WS_QUEUE_SIZE must be at least 1 (events buffered per subscriber)")
         if self.admin_email:
@@ -150,6 +156,7 @@ _ENV_NAMES = {
     "CASHBACK_BREAKER_COOLDOWN": "cashback_breaker_cooldown",
     "CASHBACK_CACHE_TTL": "cashback_cache_ttl",
     "WEB_TICKET_SHARE": "web_ticket_share",
+    "PUBLIC_BASE_URL": "public_base_url",
     "SESSION_TTL": "session_ttl",
     "SESSION_IDLE_TTL": "session_idle_ttl",
     "TOKEN_TTL": "token_ttl",

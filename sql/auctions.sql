@@ -25,9 +25,13 @@ SELECT p.id, p.seller_id, p.product_name, p.description, p.baseprice, p.min_incr
        p.auction_end, p.auction_end AS ends_at, p.extend_seconds, p.status,
        COALESCE(p.current_bid, p.baseprice) AS current_price,
        p.current_bid, p.current_bidder_id,
+       (SELECT b.bidder_number FROM bids b WHERE b.product_id = p.id AND b.bidder_id = p.current_bidder_id
+        LIMIT 1) AS current_bidder,
        CASE WHEN p.current_bid IS NULL THEN p.baseprice
             ELSE GREATEST(p.baseprice, p.current_bid + p.min_increment) END AS minimum_bid,
-       p.bid_count, p.bidder_count, p.winner_id, p.winning_bid, p.closed_at, p.created_at, p.updated_at,
+       p.bid_count, p.bidder_count, p.winner_id,
+       (SELECT b.bidder_number FROM bids b WHERE b.product_id = p.id AND b.bidder_id = p.winner_id LIMIT 1) AS winner,
+       p.winning_bid, p.closed_at, p.created_at, p.updated_at,
        COALESCE((SELECT ts.last_seq FROM topic_seq ts WHERE ts.topic = 'product:' || p.id::text), 0) AS last_seq
 FROM products p
 WHERE p.id = :product_id;
@@ -51,7 +55,7 @@ LIMIT :limit + 1;
 -- name: list_bids
 -- A product's bid history, newest first, keyset-paginated on (created_at, id); fetches :limit + 1. Withdrawn
 -- bids (their bidder was deactivated) stay stored for the audit but are no longer shown.
-SELECT b.id, b.product_id, b.bidder_id, b.bid_amount AS amount, b.created_at
+SELECT b.id, b.product_id, b.bidder_id, b.bidder_number AS bidder, b.bid_amount AS amount, b.created_at
 FROM bids b
 WHERE b.product_id = :product_id AND b.withdrawn_at IS NULL
   AND (:after_created_at::timestamptz IS NULL
@@ -105,6 +109,9 @@ SELECT id FROM products WHERE id = :product_id FOR UPDATE;
 -- No row: unknown product.
 WITH locked AS (
     SELECT p.id, p.seller_id, p.status, p.baseprice, p.min_increment, p.auction_end, p.extend_seconds,
+           -- The bidder's pseudonym in this auction: theirs since their first bid, else the next number.
+           COALESCE((SELECT b.bidder_number FROM bids b WHERE b.product_id = p.id AND b.bidder_id = :bidder_id::uuid
+                     LIMIT 1), p.last_bidder_number + 1) AS bidder_number,
            CASE WHEN p.current_bid IS NULL THEN p.baseprice
                 ELSE GREATEST(p.baseprice, p.current_bid + p.min_increment) END AS minimum,
            clock_timestamp() AS at,
@@ -132,14 +139,15 @@ WITH locked AS (
 ), accepted AS (
     SELECT j.*, (j.new_end <> j.auction_end) AS extended FROM judged j WHERE j.outcome = 'accepted'
 ), bid AS (
-    INSERT INTO bids (product_id, bidder_id, bid_amount, created_at)
-    SELECT a.id, :bidder_id::uuid, :amount::numeric, a.at FROM accepted a
+    INSERT INTO bids (product_id, bidder_id, bid_amount, created_at, bidder_number)
+    SELECT a.id, :bidder_id::uuid, :amount::numeric, a.at, a.bidder_number FROM accepted a
     RETURNING id, created_at
 ), product AS (
     UPDATE products p
     SET current_bid = :amount::numeric,
         current_bidder_id = :bidder_id::uuid,
         bid_count = p.bid_count + 1,
+        last_bidder_number = GREATEST(p.last_bidder_number, a.bidder_number),
         bidder_count = p.bidder_count
             + CASE WHEN EXISTS (SELECT 1 FROM bids b WHERE b.product_id = p.id AND b.bidder_id = :bidder_id::uuid
                                           AND b.withdrawn_at IS NULL)
@@ -152,7 +160,7 @@ WITH locked AS (
 ), new_bid AS (
     SELECT publish_event(a.topic,
                          jsonb_build_object('kind', 4, 'amount', :amount::numeric, 'user_id', :bidder_id::uuid,
-                                            'bid_id', b.id, 'ends_at', a.new_end,
+                                            'bidder', a.bidder_number, 'bid_id', b.id, 'ends_at', a.new_end,
                                             'minimum_bid', GREATEST(a.baseprice, :amount::numeric + a.min_increment))
                          || CASE WHEN :origin::text IS NULL THEN '{}'::jsonb
                                  ELSE jsonb_build_object('origin', :origin::text) END) AS seq
@@ -167,7 +175,7 @@ WITH locked AS (
     WHERE a.extended
 )
 SELECT j.outcome, j.status, j.minimum, j.extend_seconds, j.at,
-       b.id AS bid_id, b.created_at,
+       b.id AS bid_id, b.created_at, j.bidder_number,
        CASE WHEN b.id IS NULL THEN j.auction_end ELSE j.new_end END AS ends_at,
        (b.id IS NOT NULL AND j.new_end <> j.auction_end) AS extended,
        GREATEST(j.baseprice, :amount::numeric + j.min_increment) AS minimum_bid,
@@ -219,7 +227,9 @@ SET status = 'closed',
     closed_at = clock_timestamp(),
     updated_at = clock_timestamp()
 WHERE p.id = :product_id AND p.status = 'open'
-RETURNING p.id, p.winner_id, p.winning_bid, p.auction_end, p.bid_count;
+RETURNING p.id, p.winner_id,
+          (SELECT b.bidder_number FROM bids b WHERE b.product_id = p.id AND b.bidder_id = p.winner_id LIMIT 1) AS winner,
+          p.winning_bid, p.auction_end, p.bid_count;
 -- name: lock_auctions_of_user
 -- The open auctions the user sells or has a live bid on, locked (in id order, like every multi-row lock here)
 -- so no bid lands on them until the account's change commits; a row a concurrent bid changed is re-read after
@@ -271,7 +281,10 @@ SET current_bid = r.bid_amount,
     updated_at = clock_timestamp()
 FROM recomputed r
 WHERE p.id = r.id
-RETURNING p.id, p.current_bid, p.current_bidder_id, COALESCE(p.current_bid, p.baseprice) AS current_price,
+RETURNING p.id, p.current_bid, p.current_bidder_id,
+          (SELECT b.bidder_number FROM bids b WHERE b.product_id = p.id AND b.bidder_id = p.current_bidder_id
+           LIMIT 1) AS current_bidder,
+          COALESCE(p.current_bid, p.baseprice) AS current_price,
           CASE WHEN p.current_bid IS NULL THEN p.baseprice
                ELSE GREATEST(p.baseprice, p.current_bid + p.min_increment) END AS minimum_bid,
           p.bid_count, p.bidder_count, p.auction_end AS ends_at, r.bid_ids AS withdrawn_bid_ids;

@@ -88,7 +88,7 @@ SELECT ARRAY(SELECT id FROM services WHERE clinic_id = :clinic_id AND active ORD
 
 -- name: list_rooms
 -- Keyset-paginated by id; fetches :limit + 1.
-SELECT r.id, r.name, r.occupied_by, u.name AS occupied_by_name, r.occupied_at
+SELECT r.id, r.name, r.route_text, r.direction, r.occupied_by, u.name AS occupied_by_name, r.occupied_at
 FROM rooms r
 LEFT JOIN users u ON u.id = r.occupied_by
 WHERE r.clinic_id = :clinic_id AND r.id > :after_id
@@ -96,20 +96,24 @@ ORDER BY r.id
 LIMIT :limit + 1;
 
 -- name: room_view
-SELECT r.id, r.name, r.occupied_by, u.name AS occupied_by_name, r.occupied_at
+SELECT r.id, r.name, r.route_text, r.direction, r.occupied_by, u.name AS occupied_by_name, r.occupied_at
 FROM rooms r
 LEFT JOIN users u ON u.id = r.occupied_by
 WHERE r.clinic_id = :clinic_id AND r.id = :room_id;
 
 -- name: create_room
 -- Returns nothing when the clinic already has a room with this name.
-INSERT INTO rooms (clinic_id, name) VALUES (:clinic_id, :name)
+INSERT INTO rooms (clinic_id, name, route_text, direction) VALUES (:clinic_id, :name, :route_text, :direction)
 ON CONFLICT (clinic_id, name) DO NOTHING
 RETURNING id;
 
--- name: rename_room
--- Returns nothing when the room is not the clinic's or another room has the name.
-UPDATE rooms r SET name = :name
+-- name: update_room
+-- Returns nothing when the room is not the clinic's or another room has the name. A NULL :name keeps the name;
+-- the route (route_text and direction together) changes only when :set_route, to NULL meaning "the service's".
+UPDATE rooms r
+SET name = COALESCE(:name, r.name),
+    route_text = CASE WHEN :set_route THEN :route_text ELSE r.route_text END,
+    direction = CASE WHEN :set_route THEN :direction ELSE r.direction END
 WHERE r.clinic_id = :clinic_id AND r.id = :room_id
   AND NOT EXISTS (SELECT 1 FROM rooms o WHERE o.clinic_id = r.clinic_id AND o.name = :name AND o.id <> r.id)
 RETURNING id;
@@ -582,7 +586,9 @@ WHERE a.clinic_id = :clinic_id AND a.id = :step_id;
 -- What the TV shows for a call or recall of a step, with the seq of its display event and who announced it.
 INSERT INTO calls (clinic_id, attendance_id, service_id, code, room, service, route_text, direction, priority,
                    recall, seq, called_by)
-SELECT a.clinic_id, a.id, a.service_id, t.code, COALESCE(r.name, ''), s.name, s.route_text, s.direction,
+SELECT a.clinic_id, a.id, a.service_id, t.code, COALESCE(r.name, ''), s.name,
+       -- The room's route when it has one, the service's otherwise: the same choice as call_announcement.
+       COALESCE(r.route_text, s.route_text), COALESCE(r.direction, s.direction),
        t.priority, :recall, :seq, :called_by::uuid
 FROM attendances a
 JOIN tickets t ON t.id = a.ticket_id
@@ -592,8 +598,10 @@ WHERE a.id = :step_id
 RETURNING id, called_at;
 
 -- name: call_announcement
--- The display event of a call of a step (written before the calls row, which then records its seq).
-SELECT t.code, COALESCE(r.name, '') AS room, s.name AS service, a.service_id, s.route_text, s.direction,
+-- The display event of a call of a step (written before the calls row, which then records its seq). The
+-- route shown is the room's when it has one (where the patient must go), the service's otherwise.
+SELECT t.code, COALESCE(r.name, '') AS room, s.name AS service, a.service_id,
+       COALESCE(r.route_text, s.route_text) AS route_text, COALESCE(r.direction, s.direction) AS direction,
        t.priority, now() AS called_at
 FROM attendances a
 JOIN tickets t ON t.id = a.ticket_id
@@ -604,15 +612,27 @@ WHERE a.id = :step_id;
 -- Display -------------------------------------------------------------------------------------------------------
 
 -- name: display_snapshot
--- The TV: the current call, the five calls before it, the next ticket in line, and the display topic's last
--- seq, in one statement. :service_ids (NULL = all) filters for a TV that serves only some services.
-WITH recent AS (
-    SELECT c.id, c.code, c.room, c.service, c.service_id, c.route_text, c.direction, c.priority, c.recall,
-           c.called_at, c.seq
+-- The TV: the current call, the history (the last 5 distinct tickets called before it, each once with its latest
+-- call: a recall moves a ticket up, it does not add a row), the next ticket in line, and the display topic's last
+-- seq, in one statement. :service_ids (NULL = all) filters for a TV that serves only some services. Tickets are
+-- told apart among the last 100 calls, which bounds the work whatever the day's volume.
+WITH last_calls AS (
+    SELECT c.id, c.attendance_id, c.code, c.room, c.service, c.service_id, c.route_text, c.direction, c.priority,
+           c.recall, c.called_at, c.seq
     FROM calls c
     WHERE c.clinic_id = :clinic_id
       AND (:service_ids::bigint[] IS NULL OR c.service_id = ANY(:service_ids::bigint[]))
     ORDER BY c.id DESC
+    LIMIT 100
+), latest_per_ticket AS (
+    SELECT DISTINCT ON (a.ticket_id) l.*
+    FROM last_calls l
+    JOIN attendances a ON a.id = l.attendance_id
+    ORDER BY a.ticket_id, l.id DESC
+), recent AS (
+    SELECT id, code, room, service, service_id, route_text, direction, priority, recall, called_at, seq
+    FROM latest_per_ticket
+    ORDER BY id DESC
     LIMIT 6
 ), head AS (
     SELECT t.code, t.priority, s.name AS service, a.service_id

@@ -70,10 +70,11 @@ SELECT md5('product' || g)::uuid, md5('user' || (1 + g % 5000))::uuid, 'Product 
 FROM generate_series(1, 20000) g;
 
 -- The bids of the deactivated and deleted accounts are withdrawn, not deleted (0015_account_side_effects).
-INSERT INTO bids (product_id, bidder_id, bid_amount, created_at, withdrawn_at)
+INSERT INTO bids (product_id, bidder_id, bid_amount, created_at, withdrawn_at, bidder_number)
 SELECT md5('product' || (1 + g % 20000))::uuid, md5('user' || (1 + g % 100000))::uuid, 100 + g / 20000,
        now() - make_interval(secs => 100000 - g),
-       CASE WHEN (1 + g % 100000) % 50 = 7 OR (1 + g % 100000) % 200 = 5 THEN now() END
+       CASE WHEN (1 + g % 100000) % 50 = 7 OR (1 + g % 100000) % 200 = 5 THEN now() END,
+       1 + g / 20000
 FROM generate_series(1, 100000) g;
 
 INSERT INTO topic_seq (topic, last_seq)

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency, Provide
+from litestar.enums import MediaType
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from psycopg import AsyncConnection
@@ -168,9 +169,10 @@ def _page() -> bytes:
     return PAGE_FILE.read_bytes()
 
 
-@get("/auctions/{product_id:uuid}", include_in_schema=False, media_type="text/html; charset=utf-8")
+# MediaType.HTML: Litestar adds the charset itself (a media type that already had one was sent with it twice).
+@get("/auctions/{product_id:uuid}", include_in_schema=False, media_type=MediaType.HTML)
 async def auction_page(product_id: FromPath[UUID], db: NamedDependency[AsyncConnection[Any]]) -> Response[bytes]:
     """The live page of an auction (HTML, its script and style under /static/auctions/)."""
     if not await AuctionsRepository(db).product_exists(product_id):
         raise not_found("Product not found")
-    return Response(_page(), media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
+    return Response(_page(), media_type=MediaType.HTML, headers={"Cache-Control": "no-cache"})

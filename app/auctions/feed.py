@@ -67,6 +67,7 @@ def snapshot_message(product: ProductOut) -> dict[str, Any]:
         user_id=product.current_bidder_id,
         current_bid=product.current_bid,
         current_bidder_id=product.current_bidder_id,
+        current_bidder=product.current_bidder,
         current_price=product.current_price,
         minimum_bid=product.minimum_bid,
         baseprice=product.baseprice,
@@ -74,6 +75,7 @@ def snapshot_message(product: ProductOut) -> dict[str, Any]:
         ends_at=product.ends_at,
         bid_count=product.bid_count,
         winner_id=product.winner_id,
+        winner=product.winner,
         winning_bid=product.winning_bid,
     )
     return wire.as_dict(snapshot)
@@ -87,6 +89,7 @@ def final_message(product: ProductOut) -> dict[str, Any]:
         winner_id=product.winner_id,
         amount=product.winning_bid,
         message="The auction is finished" if closed else "The seller cancelled the auction",
+        winner=product.winner,
     )
     return wire.as_dict(finished) | {"seq": product.last_seq}
 

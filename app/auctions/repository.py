@@ -24,6 +24,7 @@ class BidOutcome(msgspec.Struct):
     at: datetime
     bid_id: int | None
     created_at: datetime | None
+    bidder_number: int
     ends_at: datetime
     extended: bool
     minimum_bid: Decimal
@@ -42,6 +43,7 @@ class CancelResult(msgspec.Struct):
 class ClosedAuction(msgspec.Struct):
     id: UUID
     winner_id: UUID | None
+    winner: int | None
     winning_bid: Decimal | None
     auction_end: datetime
     bid_count: int
@@ -62,6 +64,7 @@ class Recomputed(msgspec.Struct):
     id: UUID
     current_bid: Decimal | None
     current_bidder_id: UUID | None
+    current_bidder: int | None
     current_price: Decimal
     minimum_bid: Decimal
     bid_count: int

@@ -49,10 +49,12 @@ class ProductOut(msgspec.Struct):
     current_price: Decimal
     current_bid: Decimal | None
     current_bidder_id: UUID | None
+    current_bidder: int | None  # the leader's number in this auction ("Licitante 3")
     minimum_bid: Decimal
     bid_count: int
     bidder_count: int
     winner_id: UUID | None
+    winner: int | None
     winning_bid: Decimal | None
     closed_at: datetime | None
     created_at: datetime
@@ -83,6 +85,7 @@ class BidOut(msgspec.Struct):
     id: int
     product_id: UUID
     bidder_id: UUID
+    bidder: int  # the bidder's number in this auction
     amount: Decimal
     created_at: datetime
 
@@ -93,6 +96,7 @@ class PlacedBid(msgspec.Struct):
     id: int
     product_id: UUID
     bidder_id: UUID
+    bidder: int
     amount: Decimal
     created_at: datetime
     seq: int

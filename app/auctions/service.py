@@ -72,6 +72,7 @@ async def place_bid(
         id=judged.bid_id,
         product_id=product_id,
         bidder_id=bidder_id,
+        bidder=judged.bidder_number,
         amount=amount,
         created_at=judged.created_at,
         seq=judged.seq,
@@ -136,6 +137,7 @@ async def close_account_auctions(conn: AsyncConnection[Any], user_id: UUID, dele
                 user_id=product.current_bidder_id,
                 current_bid=product.current_bid,
                 current_bidder_id=product.current_bidder_id,
+                current_bidder=product.current_bidder,
                 current_price=product.current_price,
                 minimum_bid=product.minimum_bid,
                 bid_count=product.bid_count,
@@ -177,5 +179,11 @@ async def _announce_closed(conn: AsyncConnection[Any], auction: ClosedAuction) -
     await _announce(
         conn,
         auction.id,
-        wire.Finished(status="closed", winner_id=auction.winner_id, amount=auction.winning_bid, message=message),
+        wire.Finished(
+            status="closed",
+            winner_id=auction.winner_id,
+            amount=auction.winning_bid,
+            message=message,
+            winner=auction.winner,
+        ),
     )

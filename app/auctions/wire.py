@@ -1,5 +1,6 @@
 """The auction socket's wire format, in one place: each message kind's number, name and shape (Gobid's kinds 0-7,
-and our 8; docs/rules/auctions.md, "Message kinds").
+and our 8; docs/rules/auctions.md, "Message kinds"). A bidder appears by their number in the auction (`bidder`,
+`current_bidder`, `winner`: "Licitante 3" on the page), the per-auction pseudonym watchers are shown.
 
 | kind | Struct           | sent                 | built by                                                      |
 |------|------------------|----------------------|---------------------------------------------------------------|
@@ -58,6 +59,7 @@ class BidAccepted(Message, tag=BID_ACCEPTED):
 
     amount: Decimal
     user_id: UUID
+    bidder: int
     bid_id: int
     ends_at: datetime
     minimum_bid: Decimal
@@ -83,6 +85,7 @@ class NewBid(Message, tag=NEW_BID):
 
     amount: Decimal
     user_id: UUID
+    bidder: int
     bid_id: int
     ends_at: datetime
     minimum_bid: Decimal
@@ -96,6 +99,7 @@ class Finished(Message, tag=FINISHED):
     winner_id: UUID | None
     amount: Decimal | None
     message: str
+    winner: int | None = None
 
 
 class Snapshot(Message, tag=SNAPSHOT):
@@ -108,6 +112,7 @@ class Snapshot(Message, tag=SNAPSHOT):
     user_id: UUID | None
     current_bid: Decimal | None
     current_bidder_id: UUID | None
+    current_bidder: int | None
     current_price: Decimal
     minimum_bid: Decimal
     baseprice: Decimal
@@ -115,6 +120,7 @@ class Snapshot(Message, tag=SNAPSHOT):
     ends_at: datetime
     bid_count: int
     winner_id: UUID | None
+    winner: int | None
     winning_bid: Decimal | None
 
 
@@ -132,6 +138,7 @@ class BidsWithdrawn(Message, tag=BIDS_WITHDRAWN):
     user_id: UUID | None
     current_bid: Decimal | None
     current_bidder_id: UUID | None
+    current_bidder: int | None
     current_price: Decimal
     minimum_bid: Decimal
     bid_count: int

@@ -90,11 +90,13 @@ class ClinicRepository(Repository):
     async def room_view(self, clinic_id: int, room_id: int) -> RoomOut | None:
         return await self.fetch_one("room_view", RoomOut, clinic_id=clinic_id, room_id=room_id)
 
-    async def create_room(self, clinic_id: int, name: str) -> int | None:
-        return await self.fetch_value("create_room", clinic_id=clinic_id, name=name)
+    async def create_room(self, clinic_id: int, name: str, **route: str | None) -> int | None:
+        """`route`: route_text and direction, both None for none of the room's own."""
+        return await self.fetch_value("create_room", clinic_id=clinic_id, name=name, **route)
 
-    async def rename_room(self, clinic_id: int, room_id: int, name: str) -> int | None:
-        return await self.fetch_value("rename_room", clinic_id=clinic_id, room_id=room_id, name=name)
+    async def update_room(self, clinic_id: int, room_id: int, name: str | None, **route: object) -> int | None:
+        """`route`: set_route (False keeps the room's), route_text and direction."""
+        return await self.fetch_value("update_room", clinic_id=clinic_id, room_id=room_id, name=name, **route)
 
     async def release_other_rooms(self, clinic_id: int, user_id: UUID, room_id: int) -> None:
         await self.execute("release_other_rooms", clinic_id=clinic_id, user_id=user_id, room_id=room_id)

@@ -118,6 +118,8 @@ class UpdateService(Strict):
 class RoomOut(msgspec.Struct):
     id: int
     name: str
+    route_text: str | None  # null: the TV shows the service's route for calls to this room
+    direction: Direction | None
     occupied_by: UUID | None
     occupied_by_name: str | None
     occupied_at: datetime | None
@@ -125,10 +127,15 @@ class RoomOut(msgspec.Struct):
 
 class CreateRoom(Strict):
     name: Name
+    route_text: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None  # the TV shows it
+    direction: Direction | None = None  # with route_text; default "straight"
 
 
 class UpdateRoom(Strict):
-    name: Name
+    name: Name | None = None
+    # Absent: unchanged; null: no route of its own (the service's is shown); a text: the room's route.
+    route_text: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | msgspec.UnsetType | None = msgspec.UNSET
+    direction: Direction | None = None
 
 
 class StaffOut(msgspec.Struct):
@@ -218,6 +225,7 @@ class CreateTicket(Strict):
 
 class TicketIssued(msgspec.Struct):
     public_token: str
+    follow_url: str  # the ticket's public page (PUBLIC_BASE_URL + path; the path alone when unset), for the QR
     code: str
     service: str
     service_id: int

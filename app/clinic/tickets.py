@@ -70,6 +70,7 @@ async def issue_ticket(
     *,
     origin: str,
     web_share: float,
+    public_base_url: str | None = None,
     now: datetime | None = None,
 ) -> TicketIssued:
     reception = origin == "reception"
@@ -121,6 +122,7 @@ async def issue_ticket(
     await publish_step(conn, access.clinic_id, "issued", waiting)
     return TicketIssued(
         public_token=issued.public_token,
+        follow_url=f"{(public_base_url or '').rstrip('/')}/clinics/{access.clinic_id}/tickets/{issued.public_token}",
         code=issued.code,
         service=service.name,
         service_id=service.id,

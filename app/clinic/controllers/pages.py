@@ -1,7 +1,8 @@
-"""The TV panel, the kiosk, the staff desk and the manager's dashboard (docs/rules/clinic.md, "Pages"): plain HTML
-files under app/static/clinic/ (their scripts and styles are files too: the page policy allows no inline script),
-served for any existing clinic; the script reads the clinic id from the address. The desk and the dashboard hold
-no data: they ask the API, which decides who may see what (a login form or a refusal otherwise)."""
+"""The TV panel, the kiosk, a ticket's public page, the staff desk and the manager's dashboard (docs/rules/clinic.md,
+"Pages"): plain HTML files under app/static/clinic/ (their scripts and styles are files too: the page policy allows no
+inline script), served for any existing clinic; the script reads the clinic id (and the ticket's token) from the
+address. The desk and the dashboard hold no data: they ask the API, which decides who may see what (a login form or a
+refusal otherwise)."""
 
 from __future__ import annotations
 
@@ -52,3 +53,11 @@ class PagesController(Controller):
     @get("/{clinic_id:int}/dashboard", summary="The manager's dashboard")
     async def dashboard(self, clinic_id: FromPath[int], clinics: NamedDependency[ClinicRepository]) -> Response[bytes]:
         return await _page(clinics, clinic_id, "dashboard.html")
+
+    @get("/{clinic_id:int}/tickets/{public_token:str}", summary="A ticket's public page (the kiosk's QR code)")
+    async def ticket_page(
+        self, clinic_id: FromPath[int], public_token: FromPath[str], clinics: NamedDependency[ClinicRepository]
+    ) -> Response[bytes]:
+        # The token is checked by the API call the page makes: an unknown one shows "not found" there.
+        del public_token
+        return await _page(clinics, clinic_id, "ticket.html")

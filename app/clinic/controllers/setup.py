@@ -37,12 +37,19 @@ from app.clinic.schemas import (
 from app.clinic.tickets import kiosk_cookie
 from app.config import Settings
 from app.security import new_token, token_hash
-from app.web.errors import conflict, forbidden, not_found
+from app.web.errors import conflict, forbidden, invalid_field, not_found
 from app.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from app.web.responses import AppResponse
 
 PREFIX_TAKEN = "Another service of this clinic has this prefix"
 ROOM_NAME_TAKEN = "The clinic already has a room with this name"
+
+
+def _route(route_text: str | None, direction: str | None) -> dict[str, str | None]:
+    """A room's route as stored: text and direction together (straight by default), or none of its own."""
+    if route_text is None and direction is not None:
+        raise invalid_field("direction", "Only with route_text")
+    return {"route_text": route_text, "direction": None if route_text is None else direction or "straight"}
 
 
 async def _room(clinics: ClinicRepository, clinic_id: int, room_id: int) -> RoomOut:
@@ -184,12 +191,13 @@ class SetupController(Controller):
         admin_access: NamedDependency[StaffAccess],
         clinics: NamedDependency[ClinicRepository],
     ) -> RoomOut:
-        room_id = await clinics.create_room(admin_access.clinic_id, data.name)
+        route = _route(data.route_text, data.direction)
+        room_id = await clinics.create_room(admin_access.clinic_id, data.name, **route)
         if room_id is None:
             raise conflict(ROOM_NAME_TAKEN, key="name")
         return await _room(clinics, admin_access.clinic_id, room_id)
 
-    @patch("/{clinic_id:int}/rooms/{room_id:int}", summary="Rename a room (clinic admin)")
+    @patch("/{clinic_id:int}/rooms/{room_id:int}", summary="Rename a room or set its route (clinic admin)")
     async def update_room(
         self,
         room_id: FromPath[int],
@@ -198,7 +206,9 @@ class SetupController(Controller):
         clinics: NamedDependency[ClinicRepository],
     ) -> RoomOut:
         await _room(clinics, admin_access.clinic_id, room_id)
-        if await clinics.rename_room(admin_access.clinic_id, room_id, data.name) is None:
+        keep = isinstance(data.route_text, msgspec.UnsetType)
+        route = _route(None if isinstance(data.route_text, msgspec.UnsetType) else data.route_text, data.direction)
+        if await clinics.update_room(admin_access.clinic_id, room_id, data.name, set_route=not keep, **route) is None:
             raise conflict(ROOM_NAME_TAKEN, key="name")
         return await _room(clinics, admin_access.clinic_id, room_id)
 

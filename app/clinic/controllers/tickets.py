@@ -51,7 +51,13 @@ class TicketsController(Controller):
 
         async def create() -> Response[TicketIssued]:
             issued = await tickets.issue_ticket(
-                db, clinics, clinic_access, data, origin=origin, web_share=settings.web_ticket_share
+                db,
+                clinics,
+                clinic_access,
+                data,
+                origin=origin,
+                web_share=settings.web_ticket_share,
+                public_base_url=settings.public_base_url,
             )
             return Response(issued, status_code=HTTP_201_CREATED)
 
@@ -77,7 +83,7 @@ class TicketsController(Controller):
     ) -> list[WaitingStep]:
         return await clinics.waiting_steps(staff_access.clinic_id, service_id)
 
-    @get("/{clinic_id:int}/display", summary="What the TV shows: current call, last 5 calls, next ticket")
+    @get("/{clinic_id:int}/display", summary="What the TV shows: current call, last 5 distinct tickets, next ticket")
     async def display(
         self,
         clinic_id: FromPath[int],

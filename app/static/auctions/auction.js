@@ -1,30 +1,81 @@
 // The live auction page: product, price and countdown, live updates from the auction's WebSocket (the message
-// kinds of app/auctions/wire.py; reconnects with ?since=<last seq> so nothing is missed), a login form, and a bid
-// form.
+// kinds of app/auctions/wire.py; reconnects with ?since=<last seq> so nothing is missed), a login and a bid form.
+// Bidders appear by their number in this auction ("Licitante 3"), the reader as "Você".
 "use strict";
 
 (function () {
-  const productId = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
-  const $ = (id) => document.getElementById(id);
-  const state = {
-    lastSeq: null,
-    endsAt: null,
-    status: "open",
-    minimum: null,
-    me: null,
-    finished: false,
-    socket: null,
-    retryDelay: 1000,
-    retryTimer: null,
-    seenBids: new Set(),
+  // Every word the page shows, in one place (to translate, change only this).
+  const TEXT = {
+    brand: "Leilão ao vivo",
+    titleOf: (product) => `${product} · Leilão ao vivo`,
+    notFound: "Leilão não encontrado",
+    currentPrice: "Preço atual",
+    finalPrice: "Preço final",
+    endsIn: "Termina em",
+    ended: "Encerrado",
+    endsAt: (when) => `termina em ${when}`,
+    endedAt: (when) => `encerrado em ${when}`,
+    basePrice: (base, increment) => `lance inicial ${base} · incremento ${increment}`,
+    status: { open: "Aberto", closed: "Encerrado", cancelled: "Cancelado" },
+    connection: { connecting: "conectando…", live: "ao vivo", reconnecting: "reconectando…", finished: "encerrado",
+      offline: "fora do ar" },
+    you: "Você",
+    bidder: (n) => `Licitante ${n}`,
+    noBids: "nenhum lance ainda",
+    leading: (who) => `na liderança: ${who}`,
+    winner: (who) => `vencedor: ${who}`,
+    loginTitle: "Entre para dar lances",
+    email: "E-mail",
+    password: "Senha",
+    login: "Entrar",
+    loginFailed: "E-mail ou senha incorretos.",
+    loginThrottled: "Muitas tentativas. Aguarde um pouco e tente de novo.",
+    loginError: "Não foi possível entrar agora. Tente novamente.",
+    bidTitle: "Dar um lance",
+    loggedInAs: "Conectado como",
+    logout: "Sair",
+    minimum: (value) => `Valor (mínimo ${value})`,
+    bid: "Dar lance",
+    bids: "Lances",
+    count: (n) => `(${n})`,
+    enterAmount: "Informe um valor, por exemplo 1.234,56.",
+    sending: "Enviando…",
+    accepted: (value) => `Seu lance de ${value} foi aceito.`,
+    tooLow: (value) => `Lance abaixo do mínimo: o mínimo é ${value}.`,
+    ownAuction: "Você não pode dar lances no seu próprio leilão.",
+    loginRequired: "Entre para dar lances.",
+    sessionEnded: "Sua sessão terminou. Entre novamente para dar lances.",
+    closedRefusal: "O leilão já terminou.",
+    refused: "Lance recusado. Tente novamente.",
+    outbid: (value, who) => `Você foi superado: ${who} deu um lance de ${value}.`,
+    extended: (when) => `Um lance no fim prorrogou o leilão até ${when}.`,
+    withdrawn: "Lances de uma conta encerrada foram retirados.",
+    won: (value) => `Você venceu! Arrematado por ${value}.`,
+    lost: (value, who) => `O leilão terminou e você não venceu: ${who} arrematou por ${value}.`,
+    sold: (value, who) => `Leilão encerrado: ${who} arrematou por ${value}.`,
+    noWinner: "Leilão encerrado sem lances.",
+    cancelled: "O vendedor cancelou este leilão.",
   };
 
-  const money = (value) => (value === null || value === undefined ? "—" : "R$ " + Number(value).toFixed(2));
-  const who = (userId) => {
-    if (!userId) return "";
-    if (state.me && state.me.id === userId) return "you";
-    return "bidder " + String(userId).slice(0, 8);
+  const productId = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop() || "");
+  const $ = (id) => document.getElementById(id);
+  const BRL = new Intl.NumberFormat("pt-BR", { style: "currency", currency: "BRL" });
+  const state = {
+    lastSeq: null, endsAt: null, status: "open", minimum: null, me: null, finished: false, socket: null,
+    retryDelay: 1000, retryTimer: null, seenBids: new Set(), leaderIsMe: false, iBid: false,
   };
+
+  const money = (value) => (value === null || value === undefined ? "—" : BRL.format(Number(value)));
+  const dateTime = (value) => new Date(value).toLocaleString("pt-BR", { dateStyle: "short", timeStyle: "medium" });
+  const isMe = (userId) => !!(state.me && userId && state.me.id === userId);
+  const who = (number, userId) => (isMe(userId) ? TEXT.you : number ? TEXT.bidder(number) : "");
+
+  // "1.234,56", "1234,56", "1234.56" and "R$ 1.234,56" all mean 1234.56.
+  function parseAmount(text) {
+    let value = text.replace(/R\$|\s/g, "");
+    if (value.includes(",")) value = value.replace(/\./g, "").replace(",", ".");
+    return /^\d+(\.\d{1,2})?$/.test(value) ? Number(value) : NaN;
+  }
 
   async function api(path, options = {}) {
     const response = await fetch(path, Object.assign({ credentials: "same-origin" }, options));
@@ -40,45 +91,53 @@
     return answer.body && answer.body.csrf_token;
   }
 
-  function setConnection(text, live) {
+  function setConnection(key) {
     const el = $("connection");
-    el.textContent = text;
-    el.className = "pill " + (live ? "pill-live" : "pill-wait");
-    el.dataset.state = live ? "live" : "connecting";
+    el.textContent = TEXT.connection[key];
+    el.className = "pill " + (key === "live" ? "pill-live" : key === "finished" ? "pill-done" : "pill-wait");
+    el.dataset.state = key;
   }
 
   function setStatus(status) {
     state.status = status;
     const el = $("status");
-    el.textContent = status;
+    el.textContent = TEXT.status[status] || status;
     el.className = "pill pill-" + status;
     $("bid-button").disabled = status !== "open";
   }
 
-  function setPrice(price, leaderId) {
+  function setPrice(price, bidder, userId) {
     $("current-price").textContent = money(price);
-    $("leader").textContent = leaderId ? "leading: " + who(leaderId) : "no bids yet";
+    state.leaderIsMe = isMe(userId);
+    const leader = who(bidder, userId);
+    $("leader").textContent = leader ? TEXT.leading(leader) : TEXT.noBids;
   }
 
   function setMinimum(minimum) {
     if (minimum === null || minimum === undefined) return;
     state.minimum = Number(minimum);
-    $("minimum").textContent = money(minimum);
+    $("minimum-label").textContent = TEXT.minimum(money(minimum));
     // A hint only: the server judges every bid and says the minimum when one is too low.
-    $("bid-amount").placeholder = state.minimum.toFixed(2);
+    $("bid-amount").placeholder = BRL.format(state.minimum).replace(/^R\$\s/, "");
   }
 
   function setEnd(endsAt) {
     if (!endsAt) return;
     state.endsAt = new Date(endsAt);
-    $("ends-at").textContent = "ends " + state.endsAt.toLocaleString();
+    $("ends-at").textContent = TEXT.endsAt(dateTime(endsAt));
     tick();
   }
 
-  function notice(text) {
+  function notice(text, kind) {
     const el = $("notice");
-    el.textContent = text;
+    el.textContent = text || "";
     el.hidden = !text;
+    el.className = "notice notice-" + (kind || "info");
+  }
+
+  function outbid(text) {
+    $("outbid").textContent = text || "";
+    $("outbid").hidden = !text;
   }
 
   function bidResult(text, ok) {
@@ -87,10 +146,23 @@
     el.className = "result " + (ok ? "ok" : "bad");
   }
 
+  // A refusal in the reader's words, from the server's (kinds 2 and 3, or an HTTP error's detail).
+  function refusal(message) {
+    const text = message || "";
+    const minimum = text.match(/minimum is ([\d.]+)/);
+    if (minimum) return TEXT.tooLow(money(minimum[1]));
+    if (/own auction/i.test(text)) return TEXT.ownAuction;
+    if (/login required/i.test(text)) return TEXT.loginRequired;
+    if (/session/i.test(text)) return TEXT.sessionEnded;
+    if (/closed|ended|cancel|finished/i.test(text)) return TEXT.closedRefusal;
+    return TEXT.refused;
+  }
+
   function addBid(bid, fresh) {
     const key = String(bid.id);
     if (bid.id !== undefined && state.seenBids.has(key)) return;
     if (bid.id !== undefined) state.seenBids.add(key);
+    if (isMe(bid.bidder_id)) state.iBid = true;
     const item = document.createElement("li");
     item.dataset.bidId = key;
     const value = document.createElement("span");
@@ -98,8 +170,8 @@
     value.textContent = money(bid.amount);
     const by = document.createElement("span");
     by.className = "who";
-    const when = bid.created_at ? new Date(bid.created_at).toLocaleTimeString() : new Date().toLocaleTimeString();
-    by.textContent = who(bid.bidder_id) + " · " + when;
+    const when = bid.created_at ? new Date(bid.created_at) : new Date();
+    by.textContent = who(bid.bidder, bid.bidder_id) + " · " + when.toLocaleTimeString("pt-BR");
     item.append(value, by);
     const list = $("bids");
     if (fresh) {
@@ -108,14 +180,14 @@
     } else {
       list.append(item);
     }
-    $("bid-count").textContent = "(" + list.children.length + ")";
+    $("bid-count").textContent = TEXT.count(list.children.length);
   }
 
   function tick() {
     const el = $("countdown");
     if (!state.endsAt) return;
     if (state.status !== "open") {
-      el.textContent = state.status;
+      el.textContent = TEXT.status[state.status] || state.status;
       el.classList.remove("soon");
       return;
     }
@@ -128,15 +200,33 @@
     el.classList.toggle("soon", days === 0 && left < 60);
   }
 
+  // The end: the bid form goes, the old messages with it, and each reader is told where they stand.
   function finish(message) {
     state.finished = true;
     setStatus(message.status);
-    if (message.status === "closed") {
-      notice(message.winner_id ? "Sold to " + who(message.winner_id) + " for " + money(message.amount)
-        : "The auction finished without bids.");
+    $("bid-form").hidden = true;
+    $("bid-title").hidden = true;
+    bidResult("", true);
+    $("bid-result").hidden = true;
+    outbid("");
+    $("countdown-label").textContent = TEXT.ended;
+    if (state.endsAt) $("ends-at").textContent = TEXT.endedAt(dateTime(state.endsAt));
+    if (message.status === "cancelled") {
+      notice(TEXT.cancelled, "info");
+    } else if (!message.winner_id) {
+      notice(TEXT.noWinner, "info");
+      $("leader").textContent = "";
     } else {
-      notice("The seller cancelled this auction.");
+      const value = money(message.amount);
+      const winner = who(message.winner, message.winner_id);
+      $("price-label").textContent = TEXT.finalPrice;
+      $("current-price").textContent = value;
+      $("leader").textContent = TEXT.winner(winner);
+      if (isMe(message.winner_id)) notice(TEXT.won(value), "won");
+      else if (state.iBid) notice(TEXT.lost(value, winner), "lost");
+      else notice(TEXT.sold(value, winner), "info");
     }
+    document.body.dataset.finished = message.status;
     tick();
   }
 
@@ -148,6 +238,20 @@
     for (const bid of answer.body.items) addBid(bid, false);
   }
 
+  function onNewBid(message) {
+    const wasLeading = state.leaderIsMe;
+    setPrice(message.amount, message.bidder, message.user_id);
+    setMinimum(message.minimum_bid);
+    setEnd(message.ends_at);
+    addBid({ id: message.bid_id, amount: message.amount, bidder: message.bidder, bidder_id: message.user_id }, true);
+    if (message.kind === 1) {
+      bidResult(TEXT.accepted(money(message.amount)), true);
+      outbid("");
+    } else if (wasLeading && !isMe(message.user_id)) {
+      outbid(TEXT.outbid(money(message.amount), who(message.bidder, message.user_id)));
+    }
+  }
+
   function onMessage(message) {
     if (typeof message.seq === "number" && message.kind !== 6) {
       if (state.lastSeq !== null && message.seq <= state.lastSeq) return;  // already shown
@@ -157,35 +261,31 @@
       case 6:
         state.lastSeq = message.seq;
         setStatus(message.status);
-        setPrice(message.current_price, message.current_bidder_id);
+        setPrice(message.current_price, message.current_bidder, message.current_bidder_id);
         setMinimum(message.minimum_bid);
         setEnd(message.ends_at);
         if (message.reset) loadBids();
         break;
       case 1:
       case 4:
-        setPrice(message.amount, message.user_id);
-        setMinimum(message.minimum_bid);
-        setEnd(message.ends_at);
-        addBid({ id: message.bid_id, amount: message.amount, bidder_id: message.user_id }, true);
-        if (message.kind === 1) bidResult("Your bid of " + money(message.amount) + " was accepted.", true);
+        onNewBid(message);
         break;
       case 8:  // bids of a deactivated account withdrawn: a new leader (or none), and a shorter history
-        setPrice(message.current_price, message.current_bidder_id);
+        setPrice(message.current_price, message.current_bidder, message.current_bidder_id);
         setMinimum(message.minimum_bid);
         loadBids();
-        notice(message.message || "Some bids were withdrawn.");
+        notice(TEXT.withdrawn, "info");
         break;
       case 7:
         setEnd(message.ends_at);
-        notice(message.message || "The end was extended.");
+        notice(TEXT.extended(dateTime(message.ends_at)), "info");
         break;
       case 5:
         finish(message);
         break;
       case 2:
       case 3:
-        bidResult(message.message || "Refused.", false);
+        bidResult(refusal(message.message), false);
         break;
       default:
         break;
@@ -199,10 +299,10 @@
     if (state.lastSeq !== null) url += "?since=" + state.lastSeq;
     const socket = new WebSocket(url);
     state.socket = socket;
-    setConnection("connecting…", false);
+    setConnection("connecting");
     socket.addEventListener("open", () => {
       state.retryDelay = 1000;
-      setConnection("live", true);
+      setConnection("live");
     });
     socket.addEventListener("message", (event) => {
       try { onMessage(JSON.parse(event.data)); } catch (error) { console.error(error); }
@@ -211,10 +311,10 @@
       if (state.socket !== socket) return;  // replaced on purpose
       state.socket = null;
       if (state.finished) {
-        setConnection("finished", false);
+        setConnection("finished");
         return;
       }
-      setConnection("reconnecting…", false);
+      setConnection("reconnecting");
       state.retryTimer = setTimeout(connect, state.retryDelay);
       state.retryDelay = Math.min(state.retryDelay * 2, 10000);
     });
@@ -229,8 +329,9 @@
   }
 
   async function loadMe() {
-    const answer = await api("/api/v1/users/me");
-    state.me = answer.ok ? answer.body : null;
+    // Who is reading, without an error in the console for an anonymous visitor.
+    const answer = await api("/api/v1/auth/session");
+    state.me = answer.ok && answer.body ? answer.body.user : null;
     $("login-panel").hidden = !!state.me;
     $("bid-panel").hidden = !state.me;
     if (state.me) $("me-name").textContent = state.me.name || state.me.email;
@@ -246,11 +347,13 @@
       body: JSON.stringify({ email: $("login-email").value, password: $("login-password").value }),
     });
     if (!answer.ok) {
-      $("login-error").textContent = (answer.body && answer.body.detail) || "Login failed";
+      $("login-error").textContent = answer.status === 429 ? TEXT.loginThrottled
+        : answer.status === 401 || answer.status === 400 ? TEXT.loginFailed : TEXT.loginError;
       return;
     }
     $("login-password").value = "";
     await loadMe();
+    await loadBids();  // the reader's own bids become "Você"
     reconnect();
   }
 
@@ -258,17 +361,18 @@
     const token = await csrfToken();
     await api("/api/v1/users/logout", { method: "POST", headers: { "X-CSRF-Token": token } });
     await loadMe();
+    await loadBids();
     reconnect();
   }
 
   async function bid(event) {
     event.preventDefault();
-    const value = Number($("bid-amount").value);
+    const value = parseAmount($("bid-amount").value);
     if (!Number.isFinite(value) || value <= 0) {
-      bidResult("Enter an amount.", false);
+      bidResult(TEXT.enterAmount, false);
       return;
     }
-    bidResult("Sending…", true);
+    bidResult(TEXT.sending, true);
     if (state.socket && state.socket.readyState === WebSocket.OPEN) {
       state.socket.send(JSON.stringify({ kind: 0, amount: value }));
       return;
@@ -279,31 +383,36 @@
       headers: { "Content-Type": "application/json", "X-CSRF-Token": token },
       body: JSON.stringify({ amount: value }),
     });
-    if (answer.ok) bidResult("Your bid of " + money(answer.body.amount) + " was accepted.", true);
-    else bidResult((answer.body && answer.body.detail) || "Refused.", false);
+    if (answer.ok) bidResult(TEXT.accepted(money(answer.body.amount)), true);
+    else bidResult(refusal(answer.body && answer.body.detail), false);
   }
 
   async function start() {
+    for (const element of document.querySelectorAll("[data-text]")) element.textContent = TEXT[element.dataset.text];
+    document.title = TEXT.brand;
+    setConnection("connecting");
     const answer = await api("/api/v1/products/" + productId);
     if (!answer.ok) {
-      $("product-name").textContent = "Auction not found";
-      setConnection("offline", false);
+      $("product-name").textContent = TEXT.notFound;
+      setConnection("offline");
       return;
     }
     const product = answer.body;
-    document.title = product.product_name + " · Live auction";
+    document.title = TEXT.titleOf(product.product_name);
     $("product-name").textContent = product.product_name;
     $("description").textContent = product.description;
-    $("seller").textContent = "base price " + money(product.baseprice) + " · increment " + money(product.min_increment);
+    $("seller").textContent = TEXT.basePrice(money(product.baseprice), money(product.min_increment));
+    await loadMe();
     setStatus(product.status);
-    setPrice(product.current_price, product.current_bidder_id);
+    setPrice(product.current_price, product.current_bidder, product.current_bidder_id);
     setMinimum(product.minimum_bid);
     setEnd(product.ends_at);
     state.lastSeq = product.last_seq;  // the socket replays whatever happened after this
-    await loadMe();
     await loadBids();
     if (product.status !== "open") {
-      finish({ status: product.status, winner_id: product.winner_id, amount: product.winning_bid });
+      finish({ status: product.status, winner: product.winner, winner_id: product.winner_id,
+        amount: product.winning_bid });
+      setConnection("finished");
       return;
     }
     connect();
