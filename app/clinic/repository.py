@@ -189,11 +189,7 @@ class ClinicRepository(Repository):
         self, email: str, code_hash: bytes, max_attempts: int
     ) -> list[ActivationAttempt]:
         return await self.fetch_all(
-            "count_activation_attempt",
-            ActivationAttempt,
-            email=email,
-            code_hash=code_hash,
-            max_attempts=max_attempts,
+            "count_activation_attempt", ActivationAttempt, email=email, code_hash=code_hash, max_attempts=max_attempts
         )
 
     # Tickets ------------------------------------------------------------------------------------------------
