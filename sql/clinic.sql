@@ -458,8 +458,9 @@ SELECT COALESCE((SELECT last_seq FROM topic_seq WHERE topic = :topic), 0) AS seq
        COALESCE((SELECT jsonb_agg(step ORDER BY called_at, id)
                  FROM shown WHERE status <> 'waiting'), '[]') AS in_progress,
        COALESCE((SELECT jsonb_agg(jsonb_build_object(
-                     'id', r.id, 'name', r.name, 'occupied_by', r.occupied_by, 'occupied_by_name', u.name,
-                     'occupied_at', r.occupied_at) ORDER BY r.id)
+                     'id', r.id, 'name', r.name, 'route_text', r.route_text, 'direction', r.direction,
+                     'occupied_by', r.occupied_by, 'occupied_by_name', u.name, 'occupied_at', r.occupied_at)
+                 ORDER BY r.id)
                  FROM rooms r LEFT JOIN users u ON u.id = r.occupied_by
                  WHERE r.clinic_id = :clinic_id), '[]') AS rooms;
 
@@ -475,7 +476,7 @@ WHERE a.clinic_id = :clinic_id AND a.id = :step_id;
 
 -- name: room_list
 -- Every room of the clinic with its occupant: the rooms.changed event (a clinic has a few rooms).
-SELECT r.id, r.name, r.occupied_by, u.name AS occupied_by_name, r.occupied_at
+SELECT r.id, r.name, r.route_text, r.direction, r.occupied_by, u.name AS occupied_by_name, r.occupied_at
 FROM rooms r
 LEFT JOIN users u ON u.id = r.occupied_by
 WHERE r.clinic_id = :clinic_id
