@@ -18,7 +18,7 @@ from app.auth.claims import MANAGE_USERS
 from app.auth.principal import Principal, claim_required, login_required
 from app.auth.service import end_sessions
 from app.security import Passwords
-from app.users.authority import Authority, provide_authority
+from app.users.authority import LAST_ADMIN, NO_AUTHORITY, STATE_REFUSED, Authority, provide_authority
 from app.users.repository import LastAdministrator, UsersRepository
 from app.users.schemas import (
     ClaimOut,
@@ -36,9 +36,17 @@ from app.users.schemas import (
     UserOut,
     UserRole,
 )
-from app.users.service import create_account, delete_account, ensure_can_grant, ensure_role_grantable
-from app.web.errors import AppError, conflict, forbidden, invalid_field, not_found
-from app.web.idempotency import idempotent
+from app.users.service import (
+    ACCOUNT_IN_USE,
+    EMAIL_TAKEN,
+    ROLE_NOT_GRANTABLE,
+    create_account,
+    delete_account,
+    ensure_can_grant,
+    ensure_role_grantable,
+)
+from app.web.errors import AppError, Refusal, conflict, forbidden, invalid_field, not_found, refuses
+from app.web.idempotency import KEY_REUSED, idempotent
 from app.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from app.web.ratelimit import ANONYMOUS_CREATE, RateLimiter
 
@@ -66,6 +74,7 @@ class UsersController(Controller):
     }
 
     @post("/signupuser", status_code=HTTP_201_CREATED, summary="Sign up (Gobid)")
+    @refuses(EMAIL_TAKEN, KEY_REUSED)
     async def signup_user(
         self,
         request: Request[Any, Any, Any],
@@ -92,6 +101,7 @@ class UsersController(Controller):
     )(signup_user.fn)
 
     @post("/", status_code=HTTP_201_CREATED, summary="Create a user (PillTrackr, Shipay)")
+    @refuses(EMAIL_TAKEN, KEY_REUSED, ROLE_NOT_GRANTABLE)
     async def create_user(
         self,
         request: Request[Any, Any, Any],
@@ -150,6 +160,7 @@ class UsersController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         summary="Delete (deactivate and anonymize) the caller's account",
     )
+    @refuses(Refusal(403, "the password is not correct"), ACCOUNT_IN_USE, LAST_ADMIN)
     async def delete_me(
         self,
         request: Request[Any, Any, Any],
@@ -179,6 +190,7 @@ class UsersController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         summary="Delete (deactivate and anonymize) a user (users:manage, with authority over the account)",
     )
+    @refuses(NO_AUTHORITY, STATE_REFUSED, ACCOUNT_IN_USE, LAST_ADMIN)
     async def delete_user(
         self,
         user_id: FromPath[UUID],
@@ -206,6 +218,7 @@ class UsersController(Controller):
         return role
 
     @patch("/{user_id:uuid}", guards=[login_required], summary="Update a user")
+    @refuses(Refusal(403, "changing another account's name, bio or password"), NO_AUTHORITY, STATE_REFUSED, LAST_ADMIN)
     async def update_user(
         self,
         request: Request[Any, Any, Any],
@@ -244,6 +257,7 @@ class UsersController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         summary="Grant a claim (idempotent)",
     )
+    @refuses(NO_AUTHORITY)
     async def grant_claim(
         self,
         user_id: FromPath[UUID],
@@ -262,6 +276,7 @@ class UsersController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         summary="Revoke a claim (idempotent)",
     )
+    @refuses(NO_AUTHORITY)
     async def revoke_claim(
         self,
         user_id: FromPath[UUID],
@@ -273,6 +288,10 @@ class UsersController(Controller):
         if claim is None:
             raise not_found("User or claim not found")
         await authority.change_claim(user_id, claim, grant=False)
+
+
+CLAIM_TAKEN = Refusal(409, "a claim with this description already exists")
+CLAIM_REFUSED = Refusal(403, "the caller does not hold the claim, or switches a built-in one without all four")
 
 
 class RolesController(Controller):
@@ -293,6 +312,7 @@ class RolesController(Controller):
         return page_of(rows, limit, lambda role: (role.id,))
 
     @post("/roles", status_code=HTTP_201_CREATED, summary="Create a role")
+    @refuses(ROLE_NOT_GRANTABLE, Refusal(409, "a role with this description already exists"))
     async def create_role(
         self, data: JSONBody[CreateRole], users: NamedDependency[UsersRepository], caller: NamedDependency[Principal]
     ) -> RoleOut:
@@ -316,6 +336,7 @@ class RolesController(Controller):
         return page_of(rows, limit, lambda claim: (claim.id,))
 
     @post("/claims", status_code=HTTP_201_CREATED, summary="Create a claim")
+    @refuses(CLAIM_TAKEN)
     async def create_claim(
         self, data: JSONBody[CreateClaim], users: NamedDependency[UsersRepository], caller: NamedDependency[Principal]
     ) -> ClaimOut:
@@ -326,6 +347,7 @@ class RolesController(Controller):
         return claim
 
     @patch("/claims/{claim_id:int}", summary="Rename, activate or deactivate a claim")
+    @refuses(CLAIM_TAKEN, CLAIM_REFUSED, Refusal(422, "renaming a built-in claim, or deactivating users:manage"))
     async def update_claim(
         self,
         claim_id: FromPath[int],

@@ -92,13 +92,16 @@ def kind_refusals(handler: HTTPRouteHandler, path_parameters: set[str], unsafe: 
 
 
 def responses_of(refusals: list[Refusal]) -> dict[int, ResponseSpec]:
-    """One response per status, the error envelope its body, the reasons joined in one line."""
+    """One response per status, the error envelope its body (none for another success, such as a 204 when there
+    is nothing to do), the reasons joined in one line."""
     reasons: dict[int, list[str]] = {}
     for refusal in refusals:
         if refusal.when not in reasons.setdefault(refusal.status, []):
             reasons[refusal.status].append(refusal.when)
     return {
-        status: ResponseSpec(data_container=ErrorBody, description="; ".join(whens), generate_examples=False)
+        status: ResponseSpec(
+            data_container=ErrorBody if status >= 400 else None, description="; ".join(whens), generate_examples=False
+        )
         for status, whens in sorted(reasons.items())
     }
 

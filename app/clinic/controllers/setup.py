@@ -36,12 +36,16 @@ from app.clinic.schemas import (
 from app.clinic.tickets import kiosk_cookie
 from app.config import Settings
 from app.security import new_token, token_hash
-from app.web.errors import conflict, forbidden, not_found
+from app.web.errors import Refusal, conflict, forbidden, not_found, refuses
 from app.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from app.web.responses import AppResponse
 
 PREFIX_TAKEN = "Another service of this clinic has this prefix"
 ROOM_NAME_TAKEN = "The clinic already has a room with this name"
+
+
+PREFIX_CONFLICT = Refusal(409, "another service of the clinic has this prefix")
+ROOM_NAME_CONFLICT = Refusal(409, "another room of the clinic has this name")
 
 
 async def _room(clinics: ClinicRepository, clinic_id: int, room_id: int) -> RoomOut:
@@ -65,6 +69,7 @@ class SetupController(Controller):
     # Clinics ----------------------------------------------------------------------------------------------------
 
     @post("/", guards=[claim_required(MANAGE_CLINICS)], status_code=HTTP_201_CREATED, summary="Create a clinic")
+    @refuses(Refusal(409, "a clinic with this slug already exists"))
     async def create_clinic(
         self,
         data: JSONBody[CreateClinic],
@@ -118,6 +123,7 @@ class SetupController(Controller):
         return await cache.get(clinic_id, lambda: clinics.active_services(clinic_id))
 
     @post("/{clinic_id:int}/services", status_code=HTTP_201_CREATED, summary="Add a service (clinic admin)")
+    @refuses(PREFIX_CONFLICT)
     async def create_service(
         self,
         request: Request[Any, Any, Any],
@@ -133,6 +139,7 @@ class SetupController(Controller):
         return created
 
     @patch("/{clinic_id:int}/services/{service_id:int}", summary="Change a service (clinic admin)")
+    @refuses(PREFIX_CONFLICT)
     async def update_service(
         self,
         request: Request[Any, Any, Any],
@@ -177,6 +184,7 @@ class SetupController(Controller):
         return page_of(rows, limit, lambda r: (r.id,))
 
     @post("/{clinic_id:int}/rooms", status_code=HTTP_201_CREATED, summary="Add a room (clinic admin)")
+    @refuses(ROOM_NAME_CONFLICT)
     async def create_room(
         self,
         data: JSONBody[CreateRoom],
@@ -189,6 +197,7 @@ class SetupController(Controller):
         return await _room(clinics, admin_access.clinic_id, room_id)
 
     @patch("/{clinic_id:int}/rooms/{room_id:int}", summary="Rename a room (clinic admin)")
+    @refuses(ROOM_NAME_CONFLICT)
     async def update_room(
         self,
         room_id: FromPath[int],
@@ -202,6 +211,7 @@ class SetupController(Controller):
         return await _room(clinics, admin_access.clinic_id, room_id)
 
     @post("/{clinic_id:int}/rooms/{room_id:int}/take", status_code=HTTP_200_OK, summary="Occupy a room (staff)")
+    @refuses(Refusal(409, "the room is occupied, or the caller is taking another room at the same time"))
     async def take_room(
         self,
         room_id: FromPath[int],
@@ -220,6 +230,7 @@ class SetupController(Controller):
         return await _room(clinics, clinic_id, room_id)
 
     @post("/{clinic_id:int}/rooms/{room_id:int}/leave", status_code=HTTP_200_OK, summary="Free a room")
+    @refuses(Refusal(403, "only the occupant or a clinic admin may free the room"))
     async def leave_room(
         self,
         room_id: FromPath[int],
