@@ -42,6 +42,7 @@ async def ensure_role_grantable(users: UsersRepository, actor: Principal | None,
 EMAIL_TAKEN = Refusal(409, "an account with this e-mail already exists (or is invited)")
 ROLE_NOT_GRANTABLE = Refusal(403, "role_id without the users:manage claim, or claims the caller does not hold")
 # What the areas' account hooks refuse when an account is closed (AccountHooks, e.g. an open auction it leads).
+WRONG_PASSWORD = Refusal(403, "the password is not correct")
 ACCOUNT_IN_USE = Refusal(409, "the account leads an open auction, or sells one with bids")
 
 
