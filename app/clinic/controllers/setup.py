@@ -106,6 +106,10 @@ class SetupController(Controller):
     # Services ---------------------------------------------------------------------------------------------------
 
     @get("/{clinic_id:int}/services", summary="Active services (the kiosk's list); all of them for an admin")
+    @refuses(
+        Refusal(401, "include_inactive=true without credentials"),
+        Refusal(403, "include_inactive=true by staff who are not a clinic admin"),
+    )
     async def list_services(
         self,
         request: Request[Any, Any, Any],
