@@ -19,7 +19,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from app.areas import AccountHooks, Area
 from app.auth.area import area as auth_area
-from app.auth.csrf import CSRFMiddleware
+from app.auth.csrf import CROSS_SITE_OR_NO_CSRF_TOKEN, CSRFMiddleware
 from app.auth.middleware import AuthenticationMiddleware
 from app.auth.openapi import components, declare_security
 from app.auth.principal import provide_optional_user, provide_user
@@ -40,7 +40,7 @@ from app.web.headers import SecurityHeadersMiddleware
 from app.web.health import docs, health, ready
 from app.web.metrics import Metrics, MetricsMiddleware, metrics_endpoint
 from app.web.observability import RequestContextMiddleware, configure_logging
-from app.web.openapi import DecimalSchemaPlugin, operation_id
+from app.web.openapi import DecimalSchemaPlugin, declare_responses, operation_id
 from app.web.ratelimit import RateLimiter, provide_rate_limiter
 from app.web.responses import AppResponse
 from app.web.sockets import SocketLifecycle, remember_socket_error
@@ -198,6 +198,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,
     )
     declare_security(app)  # each operation's security requirements, from its guards and dependencies
+    declare_responses(app, unsafe=(CROSS_SITE_OR_NO_CSRF_TOKEN,))  # every status each operation can answer
     # The request id, the access log line and the security headers wrap the whole app, not only the routes:
     # Litestar runs `middleware=` for matched routes, so a 404 or 405 would otherwise go out without them.
     app.asgi_handler = SocketsPerClient(settings)(app.asgi_handler)

@@ -8,6 +8,7 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -17,6 +18,7 @@ import pytest
 from app.config import Settings, settings_from_env
 from app.db.embedded import start_embedded_postgres
 from app.db.migrations import apply_migrations
+from tests.statuses import OBSERVED, undocumented
 from tests.support import ROOT, Account, RunningServer, SmtpServer, bearer_login, new_user, serve_app
 
 TEST_DATA_FOLDER = ROOT / ".pgtest"
@@ -163,3 +165,34 @@ async def browser(chromium_path: str) -> AsyncIterator[object]:
 @pytest.fixture
 def tmp_logs(tmp_path: Path) -> Path:
     return tmp_path
+
+
+# Every (operation, status) the session observed is in the OpenAPI document (tests/statuses.py) -----------------
+
+_UNDOCUMENTED = pytest.StashKey[list[str]]()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not OBSERVED:
+        return
+    from app.main import create_app
+
+    # The document does not depend on the database: any address will do, none is connected to.
+    app = create_app(settings_from_env(TEST_ENVIRONMENT | {"DATABASE_URL": "postgresql://127.0.0.1:9/unused"}))
+    missing = undocumented(OBSERVED, app.openapi_schema.to_schema())
+    session.config.stash[_UNDOCUMENTED] = missing
+    if missing:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    missing = config.stash.get(_UNDOCUMENTED, None)
+    if missing is None:
+        return
+    if missing:
+        terminalreporter.section("answers the OpenAPI document does not list", red=True)
+        terminalreporter.write_line('declare them with @refuses (docs/rules/README.md, "Every answer documented"):')
+        for line in missing:
+            terminalreporter.write_line(f"  {line}")
+    else:
+        terminalreporter.write_line(f"every observed (operation, status) is documented: {len(OBSERVED)} pairs")

@@ -25,6 +25,7 @@ from aiosmtpd.controller import Controller
 
 from app.config import Settings
 from app.main import create_app
+from tests.statuses import observe
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -64,6 +65,7 @@ class RunningServer:
 async def serve_app(settings: Settings, port: int | None = None) -> AsyncIterator[RunningServer]:
     """The real app on a real TCP port (a given one to play a restart), served by uvicorn in this event loop."""
     app = create_app(settings)
+    app.asgi_handler = observe(app.asgi_handler)  # which statuses each operation answers (tests/statuses.py)
     port = port or free_port()
     config = uvicorn.Config(
         app,

@@ -29,8 +29,8 @@ from app.auctions.schemas import (
 from app.auth.claims import SELL_AUCTIONS
 from app.auth.principal import Principal, claim_required, login_required
 from app.config import PROJECT_ROOT, Settings
-from app.web.errors import invalid_field, not_found
-from app.web.idempotency import idempotent
+from app.web.errors import invalid_field, not_found, refuses
+from app.web.idempotency import KEY_REUSED, idempotent
 from app.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
 
 PAGE_FILE = PROJECT_ROOT / "app" / "static" / "auctions" / "auction.html"
@@ -53,6 +53,7 @@ class ProductsController(Controller):
         status_code=HTTP_201_CREATED,
         summary="Put a product up for auction",
     )
+    @refuses(KEY_REUSED)
     async def create_product(
         self,
         request: Request[Any, Any, Any],
@@ -125,6 +126,7 @@ class ProductsController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         summary="Cancel an auction (the seller, before the first bid)",
     )
+    @refuses(*service.CANCEL_REFUSALS)
     async def cancel_product(
         self,
         product_id: FromPath[UUID],
@@ -139,6 +141,7 @@ class ProductsController(Controller):
         status_code=HTTP_201_CREATED,
         summary="Place a bid (same rules as the WebSocket)",
     )
+    @refuses(*service.BID_REFUSALS, KEY_REUSED)
     async def place_bid(
         self,
         request: Request[Any, Any, Any],

@@ -17,7 +17,7 @@ from app.auctions import wire
 from app.auctions.repository import AuctionsRepository, ClosedAuction
 from app.auctions.schemas import PlacedBid
 from app.realtime.repository import publish
-from app.web.errors import AppError, conflict, forbidden, not_found, status_conflict, unprocessable
+from app.web.errors import AppError, Refusal, conflict, forbidden, not_found, status_conflict, unprocessable
 
 log = logging.getLogger("app.auctions")
 
@@ -35,6 +35,17 @@ def _money(value: Decimal) -> str:
 # The refusal of a bid whose session is over (logged out, revoked, expired, account deactivated or deleted):
 # HTTP 401, and kind 2 on a socket, the same text either way (docs/rules/realtime.md guarantee 7).
 SESSION_ENDED = "Your session has ended: log in again to bid"
+
+
+BID_REFUSALS = (
+    Refusal(401, "the session ended while the bid was being placed"),
+    Refusal(409, "the auction is closed or cancelled (its status in `extra`)"),
+    Refusal(422, "the bid is below the minimum, or on the bidder's own auction"),
+)
+CANCEL_REFUSALS = (
+    Refusal(403, "only the seller can cancel an auction"),
+    Refusal(409, "the auction has ended, is cancelled, or already has bids"),
+)
 
 
 async def place_bid(

@@ -5,9 +5,14 @@ A code proves an address, so it activates an invited account; it never brings ba
 
 from __future__ import annotations
 
-from app.web.errors import AppError, state_conflict
+from app.web.errors import AppError, Refusal, state_conflict
 
 CODE_STATES = frozenset({"invited", "active"})
+# What `code_refused` answers, declared by the routes that take a code.
+CODE_REFUSALS = (
+    Refusal(409, "the code matched, but the account is deactivated (its state in `extra`)"),
+    Refusal(410, "the code matched, but the account has been deleted"),
+)
 
 
 def code_refused(state: str | None) -> AppError:

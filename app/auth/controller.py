@@ -16,7 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from app.areas import AccountHooks
 from app.audit import AuditLog
-from app.auth.codes import CODE_STATES, code_refused
+from app.auth.codes import CODE_REFUSALS, CODE_STATES, code_refused
 from app.auth.cookies import session_cookie
 from app.auth.csrf import csrf_cookie_name, csrf_token_valid, new_csrf_token
 from app.auth.middleware import bearer_token, credentials
@@ -32,12 +32,13 @@ from app.auth.schemas import (
     TokenRequest,
     TokenResponse,
 )
-from app.auth.service import authenticate, end_sessions, open_session
+from app.auth.service import BAD_CREDENTIALS, authenticate, end_sessions, open_session
 from app.config import Settings
 from app.mail.outbox import queue_mail
 from app.security import Passwords, code_hash, new_numeric_code, token_hash
 from app.web.device import device_cookie
-from app.web.errors import AppError, FieldError, error_response, invalid_field
+from app.web.errors import AppError, FieldError, Refusal, error_response, invalid_field, refuses
+from app.web.openapi import BODY_INVALID, BODY_TOO_LARGE
 from app.web.ratelimit import CODE_ATTEMPTS, PASSWORD_RESET, RateLimiter
 from app.web.responses import AppResponse
 from app.web.validation import decode_strict, validate_document
@@ -118,6 +119,7 @@ class AuthController(Controller):
         return AppResponse(CsrfToken(csrf_token=token), cookies=[cookie])
 
     @post("/users/loginuser", status_code=HTTP_200_OK, summary="Log in with a session cookie (Gobid)")
+    @refuses(BAD_CREDENTIALS)
     async def login(
         self,
         request: Request[Any, Any, Any],
@@ -158,6 +160,7 @@ class AuthController(Controller):
         return AppResponse(Message(message="logged out successfully"), cookies=[session_cookie(settings, "", 0)])
 
     @post("/auth/token", status_code=HTTP_200_OK, summary="A bearer token (JSON or OAuth2 password form)")
+    @refuses(BAD_CREDENTIALS, BODY_INVALID, BODY_TOO_LARGE)
     async def token(
         self,
         request: Request[Any, Any, Any],
@@ -181,6 +184,7 @@ class AuthController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         summary="Revoke the bearer token of this request",
     )
+    @refuses(Refusal(400, "the request authenticated with the session cookie, not a bearer token"))
     async def revoke_token(
         self,
         request: Request[Any, Any, Any],
@@ -207,6 +211,7 @@ class AuthController(Controller):
         return Message(message="If the account exists, a reset code is on its way")
 
     @post("/auth/password-reset/confirm", status_code=HTTP_200_OK, summary="Set a new password with a reset code")
+    @refuses(Refusal(400, "the code is wrong, expired or already used"), *CODE_REFUSALS)
     async def password_reset_confirm(
         self,
         request: Request[Any, Any, Any],

@@ -27,11 +27,15 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from app.auth.middleware import credentials
 from app.config import Settings
 from app.security import cookie_name, sign, unsign
-from app.web.errors import forbidden
+from app.web.errors import Refusal, forbidden
 
 CSRF_COOKIE = "csrftoken"  # "__Host-csrftoken" when cookies are Secure: see csrf_cookie_name
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+# What any unsafe request can be refused with here (in the OpenAPI document of every unsafe operation).
+CROSS_SITE_OR_NO_CSRF_TOKEN = Refusal(
+    403, "a cross-site request (foreign Origin), or the session cookie without the X-CSRF-Token of its csrftoken"
+)
 
 
 def csrf_cookie_name(settings: Settings) -> str:

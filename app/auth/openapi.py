@@ -17,6 +17,7 @@ from litestar.routes import HTTPRoute
 from app.auth import principal
 from app.auth.csrf import SAFE_METHODS
 from app.auth.principal import SESSION_COOKIE
+from app.web.openapi import dependencies_used
 
 BEARER = "bearerAuth"
 COOKIE = "cookieSession"
@@ -52,26 +53,11 @@ def _requires_login(guard: Any) -> bool:
     return getattr(guard, "__module__", None) == principal.__name__
 
 
-def _dependencies_used(handler: HTTPRouteHandler) -> set[str]:
-    """The names the handler's signature asks for, and, transitively, those its dependencies ask for."""
-    provided = handler.resolve_dependencies()
-    used: set[str] = set()
-    pending = list(handler.parsed_fn_signature.parameters)
-    while pending:
-        name = pending.pop()
-        if name in used:
-            continue
-        used.add(name)
-        if (dependency := provided.get(name)) is not None:
-            pending += list(dependency.parsed_fn_signature.parameters)
-    return used
-
-
 def security_of(handler: HTTPRouteHandler) -> list[SecurityRequirement]:
     """The security requirements of the handler's operation: bearer, or the session cookie (with the CSRF header
     for an unsafe method). A route open to anonymous callers that answers a logged-in one differently also lists
     `{}` (no credentials); a public route lists nothing."""
-    used = _dependencies_used(handler)
+    used = dependencies_used(handler)
     required = any(_requires_login(guard) for guard in handler.resolve_guards()) or bool(used & _REQUIRE_LOGIN)
     optional = bool(used & _OPTIONAL_LOGIN)
     if not (required or optional):

@@ -11,9 +11,10 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Scope
 
-from app.web.errors import forbidden
+from app.web.errors import Refusal, forbidden, refuses
 
 SESSION_COOKIE = "session"
+NOT_LOGGED_IN = Refusal(401, "no credentials, or the session or token expired or was revoked")
 
 
 class Principal(msgspec.Struct, frozen=True):
@@ -47,6 +48,7 @@ def require_user(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
 # to_thread), which cost ~9 % of the server's CPU per bid in the profile (docs/performance.md).
 
 
+@refuses(NOT_LOGGED_IN)
 async def login_required(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Guard: any logged-in user."""
     require_user(connection)
@@ -60,9 +62,10 @@ def claim_required(claim: str):  # type: ignore[no-untyped-def]
             raise forbidden(f"Requires the {claim!r} claim")
 
     guard.__name__ = f"requires_{claim.replace(':', '_')}"
-    return guard
+    return refuses(NOT_LOGGED_IN, Refusal(403, f"the caller lacks the {claim!r} claim"))(guard)
 
 
+@refuses(NOT_LOGGED_IN)
 def provide_user(scope: Scope) -> Principal:
     """Dependency for handlers behind login_required (HTTP and WebSocket alike)."""
     user = scope.get("user")

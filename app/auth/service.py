@@ -15,12 +15,13 @@ from app.areas import AccountHooks
 from app.auth.repository import AuthRepository
 from app.config import Settings
 from app.security import Passwords, new_token, token_hash
-from app.web.errors import AppError
+from app.web.errors import AppError, Refusal
 from app.web.ratelimit import RateLimiter
 
 log = logging.getLogger("app.auth")
 
 INVALID_CREDENTIALS = "Invalid e-mail or password"
+BAD_CREDENTIALS = Refusal(401, "the login and password do not match an active account")
 
 
 async def authenticate(

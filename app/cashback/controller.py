@@ -29,9 +29,9 @@ from app.cashback.upstream import CashbackApi
 from app.config import Settings
 from app.security import Passwords
 from app.users.repository import UsersRepository
-from app.users.service import create_account
-from app.web.errors import conflict, forbidden, invalid_field, not_found, status_conflict
-from app.web.idempotency import idempotent
+from app.users.service import EMAIL_TAKEN, create_account
+from app.web.errors import Refusal, conflict, forbidden, invalid_field, not_found, refuses, status_conflict
+from app.web.idempotency import KEY_REUSED, idempotent
 from app.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from app.web.ratelimit import ANONYMOUS_CREATE, RateLimiter
 from app.web.responses import AppResponse  # renders Decimal as a JSON number, as the app's default does
@@ -46,6 +46,10 @@ CpfQuery = Annotated[
     str | None,
     QueryParameter(description="A reseller's CPF (purchases:manage, or the caller's own)", max_length=14),
 ]
+
+NOT_A_RESELLER = Refusal(404, "the caller is not a reseller")
+CODE_TAKEN = Refusal(409, "a purchase with this code already exists")
+NOT_VALIDATING = Refusal(409, "the purchase is no longer 'Em validação' (its status in `extra`)")
 
 
 def provide_cashback(db: NamedDependency[AsyncConnection[Any]]) -> CashbackRepository:
@@ -97,6 +101,7 @@ class ResellersController(Controller):
     }
 
     @post("/", status_code=HTTP_201_CREATED, summary="Register as a reseller (a user with a CPF)")
+    @refuses(EMAIL_TAKEN, Refusal(409, "a reseller with this CPF already exists"), KEY_REUSED)
     async def create_reseller(
         self,
         request: Request[Any, Any, Any],
@@ -121,6 +126,7 @@ class ResellersController(Controller):
         return await idempotent(request, db, create)
 
     @get("/me", guards=[login_required], summary="The caller's reseller profile")
+    @refuses(NOT_A_RESELLER)
     async def get_my_reseller(
         self, cashback: NamedDependency[CashbackRepository], caller: NamedDependency[Principal]
     ) -> ResellerOut:
@@ -139,6 +145,7 @@ class PurchasesController(Controller):
     }
 
     @post("/", status_code=HTTP_201_CREATED, summary="Register a purchase; answers it with its cashback")
+    @refuses(Refusal(403, "the caller is not a reseller, or the CPF is not their own"), CODE_TAKEN, KEY_REUSED)
     async def create_purchase(
         self,
         request: Request[Any, Any, Any],
@@ -174,6 +181,7 @@ class PurchasesController(Controller):
         return await idempotent(request, db, create)
 
     @get("/", summary="Purchases with their cashback, newest first (own; any reseller's with purchases:manage)")
+    @refuses(Refusal(403, "listing another reseller's purchases without the purchases:manage claim"))
     async def list_purchases(
         self,
         cashback: NamedDependency[CashbackRepository],
@@ -220,6 +228,7 @@ class PurchasesController(Controller):
         return purchase
 
     @patch("/{purchase_id:int}", summary="Edit an own purchase while it is 'Em validação'")
+    @refuses(CODE_TAKEN, NOT_VALIDATING)
     async def update_purchase(
         self,
         purchase_id: FromPath[int],
@@ -244,6 +253,7 @@ class PurchasesController(Controller):
     @delete(
         "/{purchase_id:int}", status_code=HTTP_204_NO_CONTENT, summary="Withdraw an own purchase while 'Em validação'"
     )
+    @refuses(NOT_VALIDATING)
     async def delete_purchase(
         self,
         purchase_id: FromPath[int],
@@ -267,6 +277,7 @@ class PurchasesController(Controller):
         status_code=HTTP_200_OK,
         summary="Approve a purchase that is 'Em validação'",
     )
+    @refuses(NOT_VALIDATING)
     async def approve_purchase(
         self, purchase_id: FromPath[int], cashback: NamedDependency[CashbackRepository]
     ) -> PurchaseOut:
@@ -279,6 +290,7 @@ class PurchasesController(Controller):
         status_code=HTTP_200_OK,
         summary="Reject a purchase that is 'Em validação' or 'Aprovado'",
     )
+    @refuses(NOT_VALIDATING)
     async def reject_purchase(
         self, purchase_id: FromPath[int], cashback: NamedDependency[CashbackRepository]
     ) -> PurchaseOut:
@@ -303,6 +315,7 @@ class CashbackController(Controller):
     guards = [login_required]
 
     @get("/", summary="The caller's accumulated cashback, from the external cashback API")
+    @refuses(NOT_A_RESELLER, *CashbackApi.REFUSALS)
     async def accumulated(
         self, request: Request[Any, Any, Any], caller: NamedDependency[Principal]
     ) -> AccumulatedCashback:

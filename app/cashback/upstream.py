@@ -37,7 +37,7 @@ import msgspec
 
 from app import tracing
 from app.config import Settings
-from app.web.errors import AppError, FieldError
+from app.web.errors import AppError, FieldError, Refusal
 
 log = logging.getLogger("app.cashback.upstream")
 
@@ -109,6 +109,13 @@ class CircuitBreaker:
 
 
 class CashbackApi:
+    # What `credit` answers instead of a balance, declared by the route that asks for one.
+    REFUSALS = (
+        Refusal(502, "the cashback service answered badly"),
+        Refusal(503, "the cashback service is unavailable (or its circuit is open); Retry-After says when to retry"),
+        Refusal(504, "the cashback service did not answer in time"),
+    )
+
     def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.base_url = settings.cashback_api_url.rstrip("/")
         self.token = settings.cashback_api_token

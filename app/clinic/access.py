@@ -18,11 +18,14 @@ from litestar.params import FromPath
 from psycopg import AsyncConnection
 
 from app.auth.claims import MANAGE_CLINICS
-from app.auth.principal import Principal
+from app.auth.principal import NOT_LOGGED_IN, Principal
 from app.clinic.repository import ClinicRepository
-from app.web.errors import forbidden, not_found
+from app.web.errors import Refusal, forbidden, not_found, refuses
 
 CLINIC_NOT_FOUND = "Clinic not found"
+NO_SUCH_CLINIC = Refusal(404, "no clinic has this id")
+NOT_STAFF = Refusal(404, "no clinic has this id, or the caller is not on its staff")
+NOT_CLINIC_ADMIN = Refusal(403, "the caller is staff of the clinic but not its clinic admin")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,7 @@ def provide_clinics(db: NamedDependency[AsyncConnection[Any]]) -> ClinicReposito
     return ClinicRepository(db)
 
 
+@refuses(NO_SUCH_CLINIC)
 async def provide_clinic_access(
     clinic_id: FromPath[int],
     clinics: NamedDependency[ClinicRepository],
@@ -86,6 +90,7 @@ async def provide_clinic_access(
     return await resolve_access(clinics, clinic_id, maybe_caller)
 
 
+@refuses(NOT_LOGGED_IN, NOT_STAFF)
 async def provide_staff_access(
     clinic_id: FromPath[int],
     clinics: NamedDependency[ClinicRepository],
@@ -94,6 +99,7 @@ async def provide_staff_access(
     return await resolve_staff(clinics, clinic_id, maybe_caller)
 
 
+@refuses(NOT_LOGGED_IN, NOT_STAFF, NOT_CLINIC_ADMIN)
 async def provide_admin_access(
     clinic_id: FromPath[int],
     clinics: NamedDependency[ClinicRepository],

@@ -15,7 +15,12 @@ from app.clinic.events import announce_call, queue_changed, rooms_changed
 from app.clinic.repository import ClinicRepository
 from app.clinic.schemas import StepOut, Transition
 from app.clinic.service_ids import check_service_ids
-from app.web.errors import AppError, conflict, invalid_field, not_found, status_conflict
+from app.web.errors import AppError, Refusal, conflict, invalid_field, not_found, status_conflict
+
+STEP_STATUS = Refusal(409, "the attendance's status does not allow this (named in `extra`)")
+NEEDS_A_ROOM = Refusal(409, "the caller has taken no room")
+NOTHING_WAITING = Refusal(204, "nobody is waiting for the caller's services")
+HOLDS_ANOTHER = Refusal(409, "the caller holds another ticket, or this one was forwarded to another attendant")
 
 
 async def _refuse(repo: ClinicRepository, clinic_id: int, step_id: int) -> AppError:

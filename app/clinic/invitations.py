@@ -19,7 +19,7 @@ from app.config import Settings
 from app.mail.outbox import queue_mail
 from app.security import Passwords, code_hash, new_numeric_code
 from app.users.repository import UsersRepository
-from app.web.errors import conflict, not_found
+from app.web.errors import Refusal, conflict, not_found
 
 INVITATION_TTL = 24 * 3600
 ACTIVATION_MAX_ATTEMPTS = 5
@@ -33,6 +33,9 @@ def _invitation_body(clinic: ClinicOut, code: str) -> str:
         "Activate your account with it (POST /api/v1/auth/activate with your e-mail, the code, a password and "
         "your name); you will be logged in.\n\nIf you did not expect this message, ignore it."
     )
+
+
+INVITE_REFUSED = Refusal(409, "a concurrent request is changing the account of this e-mail")
 
 
 async def invite(

@@ -19,7 +19,7 @@ from app.clinic.schemas import CreateTicket, QueueStep, TicketIssued
 from app.config import Settings
 from app.security import token_hash
 from app.web.client import client_address
-from app.web.errors import conflict, forbidden, invalid_field, unprocessable
+from app.web.errors import Refusal, conflict, forbidden, invalid_field, unprocessable
 
 KIOSK_COOKIE = "kiosk"
 KIOSK_COOKIE_MAX_AGE = 400 * 24 * 3600  # the longest browsers keep a cookie
@@ -60,6 +60,13 @@ async def ticket_origin(
     if not settings.production and _is_loopback(client_address(connection, settings)):
         return "totem"
     return "online"
+
+
+ISSUE_REFUSALS = (
+    Refusal(403, "an emergency ticket from anyone but the reception"),
+    Refusal(409, "the service's daily ticket limit (or its share for web clients) is reached"),
+    Refusal(422, "the service does not accept this priority"),
+)
 
 
 async def issue_ticket(

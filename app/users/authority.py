@@ -31,11 +31,30 @@ from app.users.service import (
     delete_account,
     reactivate_account,
 )
-from app.web.errors import AppError, conflict, forbidden, invalid_field, not_found, state_conflict, unprocessable
+from app.web.errors import (
+    AppError,
+    Refusal,
+    conflict,
+    forbidden,
+    invalid_field,
+    not_found,
+    state_conflict,
+    unprocessable,
+)
 
 LAST_ADMINISTRATOR_DETAIL = (
     "The last active Administrador cannot be demoted, deactivated or deleted: make another one Administrador first"
 )
+
+
+# What `Authority` refuses, declared by the routes that use it.
+NO_AUTHORITY = Refusal(403, "the caller lacks users:manage, or a claim the account holds or would hold")
+STATE_REFUSED = Refusal(409, "the account's state does not allow this (named in `extra`)")
+NOT_OWNER = Refusal(403, "changing another account's name, bio or password")
+LAST_ADMIN = Refusal(409, "the change would leave no active administrator")
+CLAIM_TAKEN = Refusal(409, "a claim with this description already exists")
+CLAIM_REFUSED = Refusal(403, "the caller does not hold the claim, or switches a built-in one without all four")
+CLAIM_BUILT_IN = Refusal(422, "renaming a built-in claim, or deactivating users:manage")
 
 
 class Authority:

@@ -18,6 +18,8 @@ from app.auth.claims import MANAGE_USERS
 from app.auth.principal import Principal, claim_required, login_required
 from app.auth.service import end_sessions
 from app.security import Passwords
+from app.users import authority as rules
+from app.users import service
 from app.users.authority import Authority, provide_authority
 from app.users.repository import LastAdministrator, UsersRepository
 from app.users.schemas import (
@@ -36,9 +38,8 @@ from app.users.schemas import (
     UserOut,
     UserRole,
 )
-from app.users.service import create_account, delete_account, ensure_can_grant, ensure_role_grantable
-from app.web.errors import AppError, conflict, forbidden, invalid_field, not_found
-from app.web.idempotency import idempotent
+from app.web.errors import AppError, Refusal, conflict, forbidden, invalid_field, not_found, refuses
+from app.web.idempotency import KEY_REUSED, idempotent
 from app.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from app.web.ratelimit import ANONYMOUS_CREATE, RateLimiter
 
@@ -66,6 +67,7 @@ class UsersController(Controller):
     }
 
     @post("/signupuser", status_code=HTTP_201_CREATED, summary="Sign up (Gobid)")
+    @refuses(service.EMAIL_TAKEN, KEY_REUSED)
     async def signup_user(
         self,
         request: Request[Any, Any, Any],
@@ -78,7 +80,7 @@ class UsersController(Controller):
         await rate_limiter.hit_address(ANONYMOUS_CREATE, request)
 
         async def create() -> Response[SignupResult]:
-            user_id, _ = await create_account(
+            user_id, _ = await service.create_account(
                 users, passwords, email=data.email, password=data.password, name=data.user_name, bio=data.bio
             )
             return Response(SignupResult(user_id=user_id), status_code=HTTP_201_CREATED)
@@ -92,6 +94,7 @@ class UsersController(Controller):
     )(signup_user.fn)
 
     @post("/", status_code=HTTP_201_CREATED, summary="Create a user (PillTrackr, Shipay)")
+    @refuses(service.EMAIL_TAKEN, KEY_REUSED, service.ROLE_NOT_GRANTABLE)
     async def create_user(
         self,
         request: Request[Any, Any, Any],
@@ -103,14 +106,14 @@ class UsersController(Controller):
         db: NamedDependency[AsyncConnection[Any]],
     ) -> Response[CreatedUser]:
         if data.role_id is not None:
-            await ensure_role_grantable(users, maybe_caller, data.role_id)
+            await service.ensure_role_grantable(users, maybe_caller, data.role_id)
         if maybe_caller is None:
             await rate_limiter.hit_address(ANONYMOUS_CREATE, request)
         if data.password and len(data.password) < 8:
             raise invalid_field("password", "Expected `str` of length >= 8")
 
         async def create() -> Response[CreatedUser]:
-            user_id, generated = await create_account(
+            user_id, generated = await service.create_account(
                 users, passwords, email=data.email, password=data.password, name=data.name, role_id=data.role_id
             )
             if data.role_id is not None and maybe_caller is not None:
@@ -150,6 +153,7 @@ class UsersController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         summary="Delete (deactivate and anonymize) the caller's account",
     )
+    @refuses(service.WRONG_PASSWORD, service.ACCOUNT_IN_USE, rules.LAST_ADMIN)
     async def delete_me(
         self,
         request: Request[Any, Any, Any],
@@ -168,7 +172,7 @@ class UsersController(Controller):
             if not matches:
                 raise AppError(403, "The password is not correct")
         try:
-            await delete_account(db, account_hooks, caller.id)  # 409 while leading or selling
+            await service.delete_account(db, account_hooks, caller.id)  # 409 while leading or selling
         except LastAdministrator:
             raise await authority.last_administrator("user.delete", f"user:{caller.id}") from None
         await AuditLog(db).record(caller.id, "user.delete", f"user:{caller.id}")
@@ -179,6 +183,7 @@ class UsersController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         summary="Delete (deactivate and anonymize) a user (users:manage, with authority over the account)",
     )
+    @refuses(rules.NO_AUTHORITY, rules.STATE_REFUSED, service.ACCOUNT_IN_USE, rules.LAST_ADMIN)
     async def delete_user(
         self,
         user_id: FromPath[UUID],
@@ -206,6 +211,7 @@ class UsersController(Controller):
         return role
 
     @patch("/{user_id:uuid}", guards=[login_required], summary="Update a user")
+    @refuses(rules.NOT_OWNER, rules.NO_AUTHORITY, rules.STATE_REFUSED, rules.LAST_ADMIN)
     async def update_user(
         self,
         request: Request[Any, Any, Any],
@@ -244,6 +250,7 @@ class UsersController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         summary="Grant a claim (idempotent)",
     )
+    @refuses(rules.NO_AUTHORITY)
     async def grant_claim(
         self,
         user_id: FromPath[UUID],
@@ -262,6 +269,7 @@ class UsersController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         summary="Revoke a claim (idempotent)",
     )
+    @refuses(rules.NO_AUTHORITY)
     async def revoke_claim(
         self,
         user_id: FromPath[UUID],
@@ -293,6 +301,7 @@ class RolesController(Controller):
         return page_of(rows, limit, lambda role: (role.id,))
 
     @post("/roles", status_code=HTTP_201_CREATED, summary="Create a role")
+    @refuses(service.ROLE_NOT_GRANTABLE, Refusal(409, "a role with this description already exists"))
     async def create_role(
         self, data: JSONBody[CreateRole], users: NamedDependency[UsersRepository], caller: NamedDependency[Principal]
     ) -> RoleOut:
@@ -300,7 +309,7 @@ class RolesController(Controller):
         unknown = sorted(set(data.claim_ids) - {c.id for c in claims})
         if unknown:
             raise invalid_field("claim_ids", f"Unknown claims: {', '.join(map(str, unknown))}")
-        ensure_can_grant(caller, {c.description for c in claims})
+        service.ensure_can_grant(caller, {c.description for c in claims})
         role = await users.create_role(data.description, [c.id for c in claims])
         if role is None:
             raise conflict("A role with this description already exists", key="description")
@@ -316,6 +325,7 @@ class RolesController(Controller):
         return page_of(rows, limit, lambda claim: (claim.id,))
 
     @post("/claims", status_code=HTTP_201_CREATED, summary="Create a claim")
+    @refuses(rules.CLAIM_TAKEN)
     async def create_claim(
         self, data: JSONBody[CreateClaim], users: NamedDependency[UsersRepository], caller: NamedDependency[Principal]
     ) -> ClaimOut:
@@ -326,6 +336,7 @@ class RolesController(Controller):
         return claim
 
     @patch("/claims/{claim_id:int}", summary="Rename, activate or deactivate a claim")
+    @refuses(rules.CLAIM_TAKEN, rules.CLAIM_REFUSED, rules.CLAIM_BUILT_IN)
     async def update_claim(
         self,
         claim_id: FromPath[int],

@@ -14,7 +14,7 @@ from app.auth.principal import Principal
 from app.auth.service import close_account
 from app.security import Passwords, generate_password
 from app.users.repository import UsersRepository
-from app.web.errors import conflict, forbidden, invalid_field
+from app.web.errors import Refusal, conflict, forbidden, invalid_field
 
 # The role the first migration creates with id 1: the Administrador, whatever its description says.
 ADMINISTRADOR = 1
@@ -37,6 +37,13 @@ async def ensure_role_grantable(users: UsersRepository, actor: Principal | None,
     if not await users.role_exists(role_id):
         raise invalid_field("role_id", f"Unknown role {role_id}")
     ensure_can_grant(actor, await users.role_claim_names(role_id))
+
+
+EMAIL_TAKEN = Refusal(409, "an account with this e-mail already exists (or is invited)")
+ROLE_NOT_GRANTABLE = Refusal(403, "role_id without the users:manage claim, or claims the caller does not hold")
+# What the areas' account hooks refuse when an account is closed (AccountHooks, e.g. an open auction it leads).
+WRONG_PASSWORD = Refusal(403, "the password is not correct")
+ACCOUNT_IN_USE = Refusal(409, "the account leads an open auction, or sells one with bids")
 
 
 async def create_account(

@@ -7,7 +7,9 @@ end in a 500: an unexpected exception is logged with its traceback and answered 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import msgspec
 from litestar import MediaType, Request, Response
@@ -33,9 +35,38 @@ class FieldError(msgspec.Struct):
 
 
 class ErrorBody(msgspec.Struct):
+    """The body of every error: the status again, what went wrong, and each field problem in `extra`."""
+
     status_code: int
     detail: str
-    extra: list[FieldError] | list[dict[str, Any]] = []
+    extra: list[FieldError] = []
+
+
+Declared = TypeVar("Declared", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A status an operation can answer instead of its success, and when, in one line: what the OpenAPI document
+    lists for it (app/web/openapi.py, `declare_responses`; docs/rules/README.md, "Every answer documented")."""
+
+    status: int
+    when: str
+
+
+def refuses(*refusals: Refusal) -> Callable[[Declared], Declared]:
+    """Declares the refusals a route handler, guard or dependency provider can raise, next to the code that raises
+    them: `@refuses(Refusal(409, "an account with this e-mail already exists"))` under the route decorator."""
+
+    def declare(fn: Declared) -> Declared:
+        fn.__refusals__ = (*refusals_of(fn), *refusals)  # type: ignore[attr-defined]
+        return fn
+
+    return declare
+
+
+def refusals_of(fn: Any) -> tuple[Refusal, ...]:
+    return getattr(fn, "__refusals__", ())
 
 
 class AppError(HTTPException):

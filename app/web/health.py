@@ -11,7 +11,7 @@ from litestar import Request, get
 from litestar.response import Redirect
 
 from app.db.migrations import known_migration_ids
-from app.web.errors import service_unavailable
+from app.web.errors import Refusal, refuses, service_unavailable
 from app.web.repository import WebRepository
 
 
@@ -37,6 +37,7 @@ async def health() -> Health:
 
 
 @get("/ready", tags=["operations"], summary="The database answers and its migrations are current")
+@refuses(Refusal(503, "the database is unreachable, or its migrations are not current"))
 async def ready(request: Request[Any, Any, Any]) -> Readiness:
     pool = request.app.state.pool
     try:

@@ -23,7 +23,7 @@ from litestar.enums import MediaType
 from psycopg import AsyncConnection
 
 from app.web.client import client_address
-from app.web.errors import AppError, conflict
+from app.web.errors import AppError, Refusal, conflict
 from app.web.repository import WebRepository
 from app.web.responses import encode_json
 
@@ -49,6 +49,10 @@ def _owner(request: Request[Any, Any, Any]) -> str:
     if user is not None:
         return f"user:{user.id}"
     return f"address:{client_address(request, request.app.state.settings)}"
+
+
+# Declared by every route that calls `idempotent` (the OpenAPI document's 409).
+KEY_REUSED = Refusal(409, "the Idempotency-Key is still being processed, or was used with another request")
 
 
 async def idempotent(

@@ -25,7 +25,7 @@ from app.config import Settings
 from app.db.pool import autocommit_connection
 from app.web.client import client_key
 from app.web.device import device_id
-from app.web.errors import AppError
+from app.web.errors import AppError, Refusal, refuses
 from app.web.repository import RateLimitHit, WebRepository
 
 
@@ -110,5 +110,6 @@ class RateLimiter:
             await WebRepository(conn).refund_rate_limits(list(hits.values()))
 
 
+@refuses(Refusal(429, "too many attempts from this client (or on this account); Retry-After says when to retry"))
 def provide_rate_limiter(state: State) -> RateLimiter:
     return state.rate_limiter

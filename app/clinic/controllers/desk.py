@@ -15,6 +15,7 @@ from app.clinic import desk
 from app.clinic.access import CLINIC_DEPENDENCIES, StaffAccess
 from app.clinic.repository import ClinicRepository
 from app.clinic.schemas import CallNext, Forwarded, StepOut, Transition
+from app.web.errors import refuses
 from app.web.responses import AppResponse
 
 STEP = "/{clinic_id:int}/attendances/{step_id:int}"
@@ -26,6 +27,7 @@ class DeskController(Controller):
     dependencies = CLINIC_DEPENDENCIES
 
     @post("/{clinic_id:int}/desk/call-next", status_code=HTTP_200_OK, summary="Call the next patient (staff)")
+    @refuses(desk.NOTHING_WAITING, desk.NEEDS_A_ROOM)
     async def call_next(
         self,
         data: JSONBody[CallNext],
@@ -40,6 +42,7 @@ class DeskController(Controller):
         return AppResponse(step, headers={"X-Recall": "true" if recalled else "false"})
 
     @post(f"{STEP}/call", status_code=HTTP_200_OK, summary="Call a given ticket")
+    @refuses(desk.NEEDS_A_ROOM, desk.HOLDS_ANOTHER, desk.STEP_STATUS)
     async def call_step(
         self,
         step_id: FromPath[int],
@@ -50,6 +53,7 @@ class DeskController(Controller):
         return await desk.call_step(db, clinics, staff_access, step_id)
 
     @post(f"{STEP}/recall", status_code=HTTP_200_OK, summary="Announce again")
+    @refuses(desk.STEP_STATUS)
     async def recall(
         self,
         step_id: FromPath[int],
@@ -60,6 +64,7 @@ class DeskController(Controller):
         return await desk.recall(db, clinics, staff_access, step_id)
 
     @post(f"{STEP}/start", status_code=HTTP_200_OK, summary="Start serving")
+    @refuses(desk.STEP_STATUS)
     async def start(
         self,
         step_id: FromPath[int],
@@ -70,6 +75,7 @@ class DeskController(Controller):
         return await desk.start(db, clinics, staff_access.clinic_id, step_id)
 
     @post(f"{STEP}/no-show", status_code=HTTP_200_OK, summary="Did not come")
+    @refuses(desk.STEP_STATUS)
     async def no_show(
         self,
         step_id: FromPath[int],
@@ -80,6 +86,7 @@ class DeskController(Controller):
         return await desk.no_show(db, clinics, staff_access.clinic_id, step_id)
 
     @post(f"{STEP}/finish", status_code=HTTP_200_OK, summary="Finish (and optionally forward)")
+    @refuses(desk.STEP_STATUS)
     async def finish(
         self,
         step_id: FromPath[int],
@@ -93,6 +100,7 @@ class DeskController(Controller):
         return Forwarded(step=step, next_step=next_step)
 
     @post(f"{STEP}/forward", status_code=HTTP_200_OK, summary="Forward to another service (same code)")
+    @refuses(desk.STEP_STATUS)
     async def forward(
         self,
         step_id: FromPath[int],
@@ -106,6 +114,7 @@ class DeskController(Controller):
         return Forwarded(step=step, next_step=next_step)
 
     @post(f"{STEP}/cancel", status_code=HTTP_200_OK, summary="Cancel")
+    @refuses(desk.STEP_STATUS)
     async def cancel(
         self,
         step_id: FromPath[int],
@@ -116,6 +125,7 @@ class DeskController(Controller):
         return await desk.cancel(db, clinics, staff_access.clinic_id, step_id)
 
     @post(f"{STEP}/reactivate", status_code=HTTP_200_OK, summary="Back in line")
+    @refuses(desk.STEP_STATUS)
     async def reactivate(
         self,
         step_id: FromPath[int],

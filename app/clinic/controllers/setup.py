@@ -37,7 +37,7 @@ from app.clinic.schemas import (
 from app.clinic.tickets import kiosk_cookie
 from app.config import Settings
 from app.security import new_token, token_hash
-from app.web.errors import conflict, forbidden, invalid_field, not_found
+from app.web.errors import Refusal, conflict, forbidden, invalid_field, not_found, refuses
 from app.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from app.web.responses import AppResponse
 
@@ -50,6 +50,10 @@ def _route(route_text: str | None, direction: str | None) -> dict[str, str | Non
     if route_text is None and direction is not None:
         raise invalid_field("direction", "Only with route_text")
     return {"route_text": route_text, "direction": None if route_text is None else direction or "straight"}
+
+
+PREFIX_CONFLICT = Refusal(409, "another service of the clinic has this prefix")
+ROOM_NAME_CONFLICT = Refusal(409, "another room of the clinic has this name")
 
 
 async def _room(clinics: ClinicRepository, clinic_id: int, room_id: int) -> RoomOut:
@@ -73,6 +77,7 @@ class SetupController(Controller):
     # Clinics ----------------------------------------------------------------------------------------------------
 
     @post("/", guards=[claim_required(MANAGE_CLINICS)], status_code=HTTP_201_CREATED, summary="Create a clinic")
+    @refuses(Refusal(409, "a clinic with this slug already exists"))
     async def create_clinic(
         self,
         data: JSONBody[CreateClinic],
@@ -109,6 +114,10 @@ class SetupController(Controller):
     # Services ---------------------------------------------------------------------------------------------------
 
     @get("/{clinic_id:int}/services", summary="Active services (the kiosk's list); all of them for an admin")
+    @refuses(
+        Refusal(401, "include_inactive=true without credentials"),
+        Refusal(403, "include_inactive=true by staff who are not a clinic admin"),
+    )
     async def list_services(
         self,
         request: Request[Any, Any, Any],
@@ -126,6 +135,7 @@ class SetupController(Controller):
         return await cache.get(clinic_id, lambda: clinics.active_services(clinic_id))
 
     @post("/{clinic_id:int}/services", status_code=HTTP_201_CREATED, summary="Add a service (clinic admin)")
+    @refuses(PREFIX_CONFLICT)
     async def create_service(
         self,
         request: Request[Any, Any, Any],
@@ -141,6 +151,7 @@ class SetupController(Controller):
         return created
 
     @patch("/{clinic_id:int}/services/{service_id:int}", summary="Change a service (clinic admin)")
+    @refuses(PREFIX_CONFLICT)
     async def update_service(
         self,
         request: Request[Any, Any, Any],
@@ -185,6 +196,7 @@ class SetupController(Controller):
         return page_of(rows, limit, lambda r: (r.id,))
 
     @post("/{clinic_id:int}/rooms", status_code=HTTP_201_CREATED, summary="Add a room (clinic admin)")
+    @refuses(ROOM_NAME_CONFLICT)
     async def create_room(
         self,
         data: JSONBody[CreateRoom],
@@ -198,6 +210,7 @@ class SetupController(Controller):
         return await _room(clinics, admin_access.clinic_id, room_id)
 
     @patch("/{clinic_id:int}/rooms/{room_id:int}", summary="Rename a room or set its route (clinic admin)")
+    @refuses(ROOM_NAME_CONFLICT)
     async def update_room(
         self,
         room_id: FromPath[int],
@@ -213,6 +226,7 @@ class SetupController(Controller):
         return await _room(clinics, admin_access.clinic_id, room_id)
 
     @post("/{clinic_id:int}/rooms/{room_id:int}/take", status_code=HTTP_200_OK, summary="Occupy a room (staff)")
+    @refuses(Refusal(409, "the room is occupied, or the caller is taking another room at the same time"))
     async def take_room(
         self,
         room_id: FromPath[int],
@@ -233,6 +247,7 @@ class SetupController(Controller):
         return await _room(clinics, clinic_id, room_id)
 
     @post("/{clinic_id:int}/rooms/{room_id:int}/leave", status_code=HTTP_200_OK, summary="Free a room")
+    @refuses(Refusal(403, "only the occupant or a clinic admin may free the room"))
     async def leave_room(
         self,
         room_id: FromPath[int],

@@ -13,6 +13,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 from psycopg import AsyncConnection
 
 from app.areas import AccountHooks
+from app.auth.codes import CODE_REFUSALS
 from app.auth.cookies import session_cookie
 from app.clinic import invitations
 from app.clinic.access import CLINIC_DEPENDENCIES, StaffAccess
@@ -30,7 +31,7 @@ from app.clinic.schemas import (
 from app.clinic.service_ids import check_service_ids
 from app.config import Settings
 from app.security import Passwords
-from app.web.errors import error_response, invalid_field, not_found
+from app.web.errors import Refusal, error_response, invalid_field, not_found, refuses
 from app.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from app.web.ratelimit import CODE_ATTEMPTS, RateLimiter
 from app.web.responses import AppResponse
@@ -88,6 +89,7 @@ class StaffController(Controller):
         status_code=HTTP_201_CREATED,
         summary="Invite a staff member by e-mail (clinic admin)",
     )
+    @refuses(invitations.INVITE_REFUSED)
     async def invite(
         self,
         data: JSONBody[CreateInvitation],
@@ -167,6 +169,7 @@ class ActivationController(Controller):
     dependencies = CLINIC_DEPENDENCIES
 
     @post("/activate", status_code=HTTP_200_OK, summary="Activate an invited account with its code (logs in)")
+    @refuses(Refusal(400, "the code is wrong, expired or already used"), *CODE_REFUSALS)
     async def activate(
         self,
         request: Request[Any, Any, Any],

@@ -22,8 +22,8 @@ from app.clinic.schemas import CreateTicket, DisplayOut, TicketIssued, TicketSta
 from app.clinic.service_ids import parse_service_filter
 from app.clinic.stats_schemas import StatsOut
 from app.config import Settings
-from app.web.errors import invalid_field, not_found
-from app.web.idempotency import idempotent
+from app.web.errors import invalid_field, not_found, refuses
+from app.web.idempotency import KEY_REUSED, idempotent
 from app.web.ratelimit import ANONYMOUS_CREATE, RateLimiter
 
 MAX_STATS_DAYS = 366
@@ -35,6 +35,7 @@ class TicketsController(Controller):
     dependencies = CLINIC_DEPENDENCIES
 
     @post("/{clinic_id:int}/tickets", status_code=HTTP_201_CREATED, summary="Issue a ticket (kiosk or reception)")
+    @refuses(*tickets.ISSUE_REFUSALS, KEY_REUSED)
     async def issue_ticket(
         self,
         request: Request[Any, Any, Any],
