@@ -127,6 +127,31 @@ async def test_money_is_declared_a_number(client: httpx.AsyncClient) -> None:
         pytest.skip("no money field is exposed yet")
 
 
+def _schemas_in(node: Any) -> list[dict[str, Any]]:
+    """Every object of the document that has a `type` or an `enum` (schemas, at any depth)."""
+    if isinstance(node, list):
+        return [found for item in node for found in _schemas_in(item)]
+    if not isinstance(node, dict):
+        return []
+    own = [node] if "type" in node or "enum" in node else []
+    return own + [found for value in node.values() for found in _schemas_in(value)]
+
+
+async def test_an_optional_choice_is_an_enum_or_null(client: httpx.AsyncClient) -> None:
+    """`Literal[...] | None` is `oneOf: [{enum}, {type: null}]`, not one schema with null among its types and enum
+    values, which generators turn into one identical enum class per type."""
+    document = await openapi(client)
+    mixed = [schema for schema in _schemas_in(document) if "enum" in schema and isinstance(schema.get("type"), list)]
+    assert mixed == []
+    parameters = {
+        parameter["name"]: parameter for parameter in document["paths"]["/api/v1/products"]["get"]["parameters"]
+    }
+    assert parameters["status"]["schema"]["oneOf"] == [
+        {"type": "string", "enum": ["open", "closed", "cancelled"]},
+        {"type": "null"},
+    ]
+
+
 # The interactive UI, offline -----------------------------------------------------------------------------------
 
 

@@ -146,7 +146,8 @@ async def test_the_generator_reads_every_operation_without_a_warning(
     document = await _document(client)
     for item in document["paths"].values():
         for operation in item.values():  # each has its module, named by its tag and operationId
-            assert generated.operation(f"{operation['tags'][0]}.{operation['operationId']}").asyncio_detailed
+            tag = re.sub(r"\W+", "_", operation["tags"][0])
+            assert generated.operation(f"{tag}.{operation['operationId']}").asyncio_detailed
     warned = re.findall(r"^WARNING parsing (.+) within", generated.output, flags=re.MULTILINE)
     assert warned == [], f"{len(warned)} operations lose a part, e.g. {warned[0]}:\n{generated.output[:600]}"
 
@@ -248,6 +249,10 @@ async def test_auctions_create_a_product_and_bid(generated: Generated, connect: 
     assert (placed.product_id, placed.amount) == (product_id, 120.5)  # money is a number, as declared
     shown = await generated.operation("auctions.get_product").asyncio(product_id, client=await connect())
     assert (shown.product_name, shown.current_price) == ("Bicicleta aro 29", 120.5)
+    listed = await generated.operation("auctions.list_products").asyncio(
+        client=await connect(), status=generated.model("ListProductsStatusType0").OPEN
+    )
+    assert [(item.id, item.bid_count) for item in listed.items] == [(product_id, 1)]
 
 
 async def test_a_low_bid_comes_back_as_the_typed_422(

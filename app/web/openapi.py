@@ -5,6 +5,7 @@
   statement share a name (docs/rules/README.md, "Operation ids"). The security schemes: app/auth/openapi.py.
 - A handler that reads its body itself (several media types) declares it with `request_body_of`: Litestar only
   documents a `data` parameter, and a generated client needs the body to send it.
+- An optional Literal is `oneOf: [enum, null]` (`OptionalLiteralSchemaPlugin`), which generators read as one enum.
 - Litestar declares Decimal as a string and ignores msgspec's `extra_json_schema`; `DecimalSchemaPlugin` declares
   it a number and carries the bounds of `app.web.types.Money` (multipleOf, exclusiveMinimum, maximum).
 """
@@ -69,3 +70,20 @@ class DecimalSchemaPlugin(OpenAPISchemaPlugin):
                     if keyword in meta.extra_json_schema:
                         setattr(schema, attribute, meta.extra_json_schema[keyword])
         return schema
+
+
+# Optional literals ----------------------------------------------------------------------------------------------
+
+
+class OptionalLiteralSchemaPlugin(OpenAPISchemaPlugin):
+    """`Literal[...] | None` as `oneOf: [the literal's enum, null]`, as Litestar writes every other optional type.
+    Litestar's own `type: [null, string]` with null among the enum values made openapi-python-client write one
+    enum class per type in the list (three identical ones for a product's status filter)."""
+
+    def is_plugin_supported_field(self, field_definition: FieldDefinition) -> bool:
+        values = [inner for inner in field_definition.inner_types if not inner.is_none_type]
+        return field_definition.is_optional and len(values) == 1 and values[0].is_literal
+
+    def to_openapi_schema(self, field_definition: FieldDefinition, schema_creator: Any) -> Schema:
+        (literal,) = (inner for inner in field_definition.inner_types if not inner.is_none_type)
+        return Schema(one_of=[schema_creator.for_field_definition(literal), Schema(type=OpenAPIType.NULL)])
