@@ -40,7 +40,7 @@ from app.web.headers import SecurityHeadersMiddleware
 from app.web.health import docs, health, ready
 from app.web.metrics import Metrics, MetricsMiddleware, metrics_endpoint
 from app.web.observability import RequestContextMiddleware, configure_logging
-from app.web.openapi import DecimalSchemaPlugin, declare_responses, operation_id
+from app.web.openapi import DecimalSchemaPlugin, OptionalLiteralSchemaPlugin, declare_responses, operation_id
 from app.web.ratelimit import RateLimiter, provide_rate_limiter
 from app.web.responses import AppResponse
 from app.web.sockets import SocketLifecycle, remember_socket_error
@@ -190,7 +190,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         response_class=AppResponse,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=openapi,
-        plugins=[DecimalSchemaPlugin()],  # money is `type: number` in the OpenAPI document
+        plugins=[DecimalSchemaPlugin(), OptionalLiteralSchemaPlugin()],  # app/web/openapi.py
         lifespan=[lifespan],
         state=state,
         debug=False,

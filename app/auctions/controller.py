@@ -32,6 +32,7 @@ from app.config import PROJECT_ROOT, Settings
 from app.web.errors import invalid_field, not_found, refuses
 from app.web.idempotency import KEY_REUSED, idempotent
 from app.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
+from app.web.responses import AppResponse
 
 PAGE_FILE = PROJECT_ROOT / "app" / "static" / "auctions" / "auction.html"
 
@@ -160,7 +161,8 @@ class ProductsController(Controller):
                 session_hash=caller.session_hash,
                 idle_seconds=settings.session_idle_ttl,
             )
-            return Response(
+            # AppResponse: the amounts are money, a JSON number as the document says (a plain Response wrote strings).
+            return AppResponse(
                 bid, status_code=HTTP_201_CREATED, headers={"Location": f"/api/v1/products/{product_id}/bids"}
             )
 

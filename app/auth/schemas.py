@@ -35,9 +35,16 @@ class Message(msgspec.Struct):
 
 
 class TokenRequest(Strict):
-    """JSON form of the token request; the OAuth2 form (username/password) is accepted too."""
+    """The token request as JSON; `TokenForm` is the same as the OAuth2 password form."""
 
     email: LoginName
+    password: AnyPassword
+
+
+class TokenForm(msgspec.Struct, kw_only=True):
+    """The OAuth2 password form: username is an e-mail or a CPF; grant_type, scope and client_id are ignored."""
+
+    username: LoginName
     password: AnyPassword
 
 

@@ -34,7 +34,7 @@ class DeskController(Controller):
         staff_access: NamedDependency[StaffAccess],
         clinics: NamedDependency[ClinicRepository],
         db: NamedDependency[AsyncConnection[Any]],
-    ) -> Response[Any]:
+    ) -> Response[StepOut]:
         called = await desk.call_next(db, clinics, staff_access, data.service_ids)
         if called is None:
             return Response(None, status_code=HTTP_204_NO_CONTENT)
