@@ -2,7 +2,7 @@
 the same clients spread directly over three replicas on direct connections (docs/deploy.md, "Capacity"). Run by
 hand, not by the tests:
 
-    .venv/bin/python -m loadtest.bench_scale [--rounds 5] [--seconds 2] [--subscribers 600]
+    .venv/bin/python -m loadtest.bench_replicas [--rounds 5] [--seconds 2] [--subscribers 600]
 
 Three sides, each its own fresh database (NOTIFY stays within a database) and three `app serve` processes:
 
@@ -266,7 +266,7 @@ def report(args: argparse.Namespace, proxied: Side, direct: Side, unprepared: Si
         "## Scale-out: three replicas behind nginx and PgBouncer vs direct",
         "",
         f"Run: {now_iso()} on {machine_line()}, {elapsed:.0f} s in all.",
-        f"Command: `.venv/bin/python -m loadtest.bench_scale {' '.join(sys.argv[1:])}`".rstrip() + " "
+        f"Command: `.venv/bin/python -m loadtest.bench_replicas {' '.join(sys.argv[1:])}`".rstrip() + " "
         f"({args.rounds} rounds; in each the sides take turns, order alternating; medians over the rounds; "
         "clients, nginx, PgBouncer, 9 `app serve` processes and PostgreSQL share the same cores, on loopback; "
         "other helpers' work ran on the machine at the same time).",
@@ -307,7 +307,7 @@ def report(args: argparse.Namespace, proxied: Side, direct: Side, unprepared: Si
         "deliveries of those steps (a bid's own cost included: each step is bids at a rate plus their fan-out).",
     ]
     if not args.no_write:
-        write_section("scale", "\n".join(lines))
+        write_section("replicas", "\n".join(lines))
     print("\n".join(lines))
 
 
