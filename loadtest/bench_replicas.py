@@ -131,11 +131,11 @@ async def bid_round(side: Side, seconds: float) -> None:
     print(f"    {side.name:>17}: {accepted:,.0f} accepted bids/s, PostgreSQL held {side.held[-1]}", flush=True)
 
 
-async def fanout_round(sides: list[Side], subscribers: int, seconds: float) -> None:
+async def fanout_round(sides: list[Side], subscribers: int, seconds: float, rates: list[int]) -> None:
     """Every rate on every side, the sides alternating at each rate; CPU time is read around each step."""
     cpu: dict[str, dict[str, float]] = {side.name: dict.fromkeys(side.pids, 0.0) for side in sides}
     delivered: dict[str, float] = {side.name: 0.0 for side in sides}
-    for rate in RATES:
+    for rate in rates:
         for side in sides:
             assert side.publish is not None
             before = snapshot(side)
@@ -253,7 +253,9 @@ async def main_async(args: argparse.Namespace) -> None:
                 for side in order:
                     await bid_round(side, args.seconds)
                 print(f"round {n + 1}: fan-out to {args.subscribers} subscribers", flush=True)
-                await fanout_round([s for s in order if s is not unprepared], args.subscribers, args.seconds)
+                await fanout_round(
+                    [s for s in order if s is not unprepared], args.subscribers, args.seconds, args.rates
+                )
         finally:
             for side in (proxied, direct):
                 await side.fleet.close()
@@ -338,6 +340,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=2.0, help="length of each bid phase and rate step")
     parser.add_argument("--subscribers", type=int, default=600)
+    parser.add_argument(
+        "--rates", type=lambda text: [int(x) for x in text.split(",")], default=RATES, help="bids/s steps, e.g. 5,10,20"
+    )
     parser.add_argument("--no-write", action="store_true", help="print the figures, leave docs/performance.md alone")
     args = parser.parse_args()
     import uvloop
