@@ -188,7 +188,7 @@ def test_the_scale_images_pin_the_debian_12_package_the_tests_run(containerfile:
     pinned = re.search(rf"^ARG {argument}=(\S+)$", text, re.MULTILINE)
     assert pinned, f"{containerfile} pins no {package} version"
     assert f'"{package}=${{{argument}}}"' in text
-    installed = _installed_version(package)  # what tests/test_scale_out.py ran, when the package is here
+    installed = _installed_version(package)  # what tests/test_platform_scale_out.py ran, when the package is here
     if installed is not None:
         assert pinned.group(1) == installed, f"the tests ran {package} {installed}, the image pins {pinned.group(1)}"
 
