@@ -256,5 +256,8 @@ async def scale_out(
                     url=nginx_url, replicas=list(processes), bouncer=bouncer, database=database, direct_url=database_url
                 )
         finally:
+            for process in processes:  # all at once: each takes its graceful shutdown
+                if process.process.poll() is None:
+                    process.process.terminate()
             for process in processes:
                 process.stop()
