@@ -41,8 +41,8 @@ def _database_url() -> str:
 
 def _session_url(settings: Settings) -> str:
     """Where migrations and seeding run: DATABASE_LISTEN_URL, direct to PostgreSQL when DATABASE_URL is a
-    transaction-pooling PgBouncer (yoyo's connection runs many statements in a session, psycopg prepares them and
-    a migration may rely on session state); else DATABASE_URL."""
+    transaction-pooling PgBouncer (a migration may SET for its session, and a long one should not hold one of the
+    pooler's few server connections); else DATABASE_URL."""
     return settings.database_listen_url or _database_url()
 
 
