@@ -39,6 +39,13 @@ def _database_url() -> str:
         raise
 
 
+def _session_url(settings: Settings) -> str:
+    """Where migrations and seeding run: DATABASE_LISTEN_URL, direct to PostgreSQL when DATABASE_URL is a
+    transaction-pooling PgBouncer (a migration may SET for its session, and a long one should not hold one of the
+    pooler's few server connections); else DATABASE_URL."""
+    return settings.database_listen_url or _database_url()
+
+
 def _wait_for_database(url: str, seconds: float = 15.0) -> None:
     """A bounded wait for the database, then one clear line instead of a traceback."""
     import psycopg
@@ -73,10 +80,9 @@ def _migrate(url: str) -> list[str]:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
 
-    url = _database_url()
-    _wait_for_database(url)
+    _wait_for_database(_database_url())
     if settings.migrate_on_start:
-        applied = _migrate(url)
+        applied = _migrate(_session_url(settings))
         if applied:
             print(f"applied migrations: {', '.join(applied)}", flush=True)
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again; with this handler that ends in
@@ -110,7 +116,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
     from app.db.migrations import pending_migrations, rollback_migrations
 
-    url = _database_url()
+    url = _session_url(settings)
     _wait_for_database(url)
     if args.list:
         pending = pending_migrations(url)
@@ -145,7 +151,7 @@ async def _seed(url: str, settings: Settings, demo: bool) -> None:
 
 
 def cmd_seed(args: argparse.Namespace, settings: Settings) -> None:
-    url = _database_url()
+    url = _session_url(settings)
     _wait_for_database(url)
     _migrate(url)
     asyncio.run(_seed(url, settings, args.demo))
@@ -169,10 +175,9 @@ def cmd_psql(args: argparse.Namespace, settings: Settings) -> None:
 def cmd_check(args: argparse.Namespace, settings: Settings) -> None:
     from app.db.migrations import pending_migrations
 
-    url = _database_url()
-    _wait_for_database(url, seconds=3)
+    _wait_for_database(_database_url(), seconds=3)
     print("database: reachable")
-    pending = pending_migrations(url)
+    pending = pending_migrations(_session_url(settings))
     print("migrations: " + ("current" if not pending else "pending " + ", ".join(pending)))
     if pending:
         raise SystemExit(1)

@@ -27,6 +27,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     env: str = "development"
     secret_key: str = DEVELOPMENT_SECRET
     database_url: str | None = None
+    # A connection that keeps session state (LISTEN, migrations): direct to PostgreSQL when DATABASE_URL goes
+    # through a transaction-pooling PgBouncer. None: DATABASE_URL.
+    database_listen_url: str | None = None
+    # psycopg's server-side prepared statements (after 5 runs of a statement); off behind a pooler that cannot
+    # keep them per client (PgBouncer in transaction mode before 1.21).
+    db_prepare: bool = True
     timezone: str = "America/Sao_Paulo"
     allowed_origins: tuple[str, ...] = ()
     trusted_proxies: tuple[str, ...] = ()
@@ -136,6 +142,8 @@ _ENV_NAMES = {
     "APP_ENV": "env",
     "SECRET_KEY": "secret_key",
     "DATABASE_URL": "database_url",
+    "DATABASE_LISTEN_URL": "database_listen_url",
+    "DB_PREPARE": "db_prepare",
     "APP_TIMEZONE": "timezone",
     "ALLOWED_ORIGINS": "allowed_origins",
     "TRUSTED_PROXIES": "trusted_proxies",

@@ -79,7 +79,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     configure_tracing(settings.tracing)
     areas = all_areas()
     pool = make_pool(settings, database_url)
-    hub = Hub(pool, database_url, settings.ws_queue_size)
+    # LISTEN is session state: a transaction-pooling PgBouncer would drop it, so the hub may bypass it.
+    hub = Hub(pool, settings.database_listen_url or database_url, settings.ws_queue_size)
     # Rights are live on open sockets: told by the hub, re-checked after a reconnect and periodically.
     rights = RightsWatch(pool, settings.session_idle_ttl, settings.rights_recheck_interval)
     hub.on_prefix(RIGHTS_TOPIC, rights.changed)

@@ -31,7 +31,7 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -245,7 +245,7 @@ _AMOUNTS: dict[str, itertools.count[int]] = {}
 
 
 async def bid_throughput(
-    servers: list[Server], bidders: list[dict[str, str]], products: list[str], seconds: float
+    urls: list[str], bidders: list[dict[str, str]], products: list[str], seconds: float
 ) -> tuple[float, float]:
     """Accepted and refused bids per second with CONCURRENCY bidders hammering `products` over both servers
     (each bidder its own keep-alive connection and account)."""
@@ -255,7 +255,7 @@ async def bid_throughput(
 
     async def worker(n: int) -> None:
         nonlocal accepted, refused
-        http = RawHTTP.for_url(servers[n % len(servers)].url, bidders[n % len(bidders)])
+        http = RawHTTP.for_url(urls[n % len(urls)], bidders[n % len(bidders)])
         try:
             while time.perf_counter() < stop:
                 product = random.choice(products)
@@ -325,13 +325,47 @@ async def spread_vs_bare(
     accepted = refused = bare_rate = 0.0
     try:
         for _ in range(ROUNDS):
-            a, r = await bid_throughput(servers, bidders, products, seconds / ROUNDS)
+            a, r = await bid_throughput([s.url for s in servers], bidders, products, seconds / ROUNDS)
             b = await bare.rate(seconds / ROUNDS)
             print(f"    round: app accepted {a:.0f}/s (refused {r:.0f}/s), bare {b:.0f}/s", flush=True)
             accepted, refused, bare_rate = accepted + a / ROUNDS, refused + r / ROUNDS, bare_rate + b / ROUNDS
     finally:
         await bare.close()
     return (accepted, refused), bare_rate
+
+
+def bid_publisher(
+    urls: list[str], bidder: dict[str, str], product: str, amounts: Iterator[int]
+) -> tuple[Callable[[int], Awaitable[int | None]], Callable[[], Awaitable[None]]]:
+    """(publish, close): publish(i) bids the next amount on `product` through urls[i % len(urls)] and returns the
+    acknowledged seq (None when refused).
+
+    Bids are sent at the asked rate without waiting for the previous one (a keep-alive connection per bid in
+    flight). Concurrent bids on one product with rising amounts may commit out of order, and the later lower
+    one is refused as too low (correct): only accepted bids make events, so above what one product accepts
+    per second (its row lock serializes them) the step delivers less than asked. One bid in flight at a time
+    (like the bare publisher) was tried: it then measures a bid's latency, about 20 ms on the loaded machine."""
+    idle: list[list[RawHTTP]] = [[] for _ in urls]
+    https: list[RawHTTP] = []
+
+    async def publish(i: int) -> int | None:
+        side = i % len(urls)
+        if idle[side]:
+            http = idle[side].pop()
+        else:
+            http = RawHTTP.for_url(urls[side], bidder)
+            https.append(http)
+        try:
+            status, body = await http.request("POST", f"/api/v1/products/{product}/bids", {"amount": next(amounts)})
+        finally:
+            idle[side].append(http)
+        return msgspec.json.decode(body)["seq"] if status == 201 else None
+
+    async def close() -> None:
+        for http in https:
+            await http.close()
+
+    return publish, close
 
 
 # The bare broadcast server ----------------------------------------------------------------------------------
@@ -375,26 +409,7 @@ async def fanout_phase(
     await asyncio.sleep(1)
     amounts = itertools.count(10)
 
-    # Bids are sent at the asked rate without waiting for the previous one (a keep-alive connection per bid in
-    # flight). Concurrent bids on one product with rising amounts may commit out of order, and the later lower
-    # one is refused as too low (correct): only accepted bids make events, so above what one product accepts
-    # per second (its row lock serializes them) the step delivers less than asked. One bid in flight at a time
-    # (like the bare publisher) was tried: it then measures a bid's latency, about 20 ms on the loaded machine.
-    idle: list[list[RawHTTP]] = [[], []]
-    https: list[RawHTTP] = []
-
-    async def app_publish(i: int) -> int | None:
-        side = i % 2
-        if idle[side]:
-            http = idle[side].pop()
-        else:
-            http = RawHTTP.for_url(servers[side].url, bidder)
-            https.append(http)
-        try:
-            status, body = await http.request("POST", f"/api/v1/products/{product}/bids", {"amount": next(amounts)})
-        finally:
-            idle[side].append(http)
-        return msgspec.json.decode(body)["seq"] if status == 201 else None
+    app_publish, close_publisher = bid_publisher([s.url for s in servers], bidder, product, amounts)
 
     bare_fleet = Fleet()
     for n, server in enumerate(bares):
@@ -424,8 +439,7 @@ async def fanout_phase(
             {"app": (fleet, app_publish), "bare": (bare_fleet, bare_publish)}, subscribers, rates, seconds
         )
     finally:
-        for http in https:
-            await http.close()
+        await close_publisher()
         for publisher in publishers:
             await publisher.close()
         await fleet.close()
@@ -451,7 +465,7 @@ async def main_async(args: argparse.Namespace) -> None:
             many = [await new_product(clients[0], seller) for _ in range(50)]
 
             print("bids/s, one product", flush=True)
-            single = await bid_throughput(servers, bidders, one, args.seconds * 2)
+            single = await bid_throughput([s.url for s in servers], bidders, one, args.seconds * 2)
             print(f"  accepted {single[0]:.0f}/s, refused {single[1]:.0f}/s", flush=True)
             print("bids/s across 50 products vs bare INSERT + NOTIFY transactions/s (alternating rounds)", flush=True)
             spread, bare_tx = await spread_vs_bare(servers, bidders, many, database_url, args.seconds * 2)

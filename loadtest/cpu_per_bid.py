@@ -53,7 +53,7 @@ async def main_async(seconds: float) -> None:
                 products = [await new_product(client, seller) for _ in range(50)]
 
             async def bids() -> float:
-                return (await bid_throughput(servers, bidders, products, seconds))[0]
+                return (await bid_throughput([s.url for s in servers], bidders, products, seconds))[0]
 
             print(f"accepted bids: {await per_operation(bids)}", flush=True)
             bare = BareTransactions(database_url)

@@ -7,6 +7,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -47,15 +48,22 @@ def template_database(server_url: str) -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture
-def database_url(server_url: str, template_database: str) -> Iterator[str]:
-    """A fresh copy of the migrated schema for this test alone."""
+@contextmanager
+def copy_of_template(server_url: str, template_database: str) -> Iterator[str]:
+    """A fresh copy of the migrated schema, dropped afterwards."""
     name = f"test_{os.getpid()}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
     yield _with_database(server_url, name)
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(server_url: str, template_database: str) -> Iterator[str]:
+    """A fresh copy of the migrated schema for this test alone."""
+    with copy_of_template(server_url, template_database) as url:
+        yield url
 
 
 # Cheap argon2 parameters: hundreds of users are created per run (one test keeps the production cost).

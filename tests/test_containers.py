@@ -4,6 +4,7 @@ check-jsonschema, so this works offline), plus the properties the deployment rel
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -38,9 +39,12 @@ def _instructions() -> list[tuple[str, str]]:
     return found
 
 
-def test_hadolint_finds_nothing() -> None:
+@pytest.mark.parametrize(
+    "containerfile", ["Containerfile", "deploy/nginx.Containerfile", "deploy/pgbouncer.Containerfile"]
+)
+def test_hadolint_finds_nothing(containerfile: str) -> None:
     result = subprocess.run(
-        [_tool("hadolint"), "--config", str(ROOT / ".hadolint.yaml"), "--no-color", "Containerfile"],
+        [_tool("hadolint"), "--config", str(ROOT / ".hadolint.yaml"), "--no-color", containerfile],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -156,3 +160,91 @@ def test_production_settings_come_from_the_environment(compose: dict[str, Any]) 
         assert re.fullmatch(r"\$\{ALLOWED_ORIGINS:\?[^}]+\}", environment["ALLOWED_ORIGINS"])
         assert environment["DATABASE_URL"].startswith("postgresql://")
         assert "@db:5432/" in environment["DATABASE_URL"]
+
+
+# The `scale` profile: nginx and PgBouncer images, their templates, the replicas ----------------------------------
+
+SCALE_IMAGES = {  # Containerfile -> (its template, the Debian package, the version ARG)
+    "deploy/nginx.Containerfile": ("nginx.conf.template", "nginx", "NGINX_VERSION"),
+    "deploy/pgbouncer.Containerfile": ("pgbouncer.ini.template", "pgbouncer", "PGBOUNCER_VERSION"),
+}
+
+
+def _installed_version(package: str) -> str | None:
+    if not shutil.which("dpkg-query"):
+        return None
+    result = subprocess.run(
+        ["dpkg-query", "-W", "-f=${Status} ${Version}", package], capture_output=True, text=True, timeout=30
+    )
+    words = result.stdout.split()
+    return words[-1] if result.returncode == 0 and "installed" in words else None
+
+
+@pytest.mark.parametrize("containerfile", sorted(SCALE_IMAGES))
+def test_the_scale_images_pin_the_debian_12_package_the_tests_run(containerfile: str) -> None:
+    text = (ROOT / containerfile).read_text()
+    _, package, argument = SCALE_IMAGES[containerfile]
+    assert re.search(r"^FROM debian:12-slim$", text, re.MULTILINE)
+    pinned = re.search(rf"^ARG {argument}=(\S+)$", text, re.MULTILINE)
+    assert pinned, f"{containerfile} pins no {package} version"
+    assert f'"{package}=${{{argument}}}"' in text
+    installed = _installed_version(package)  # what tests/test_platform_scale_out.py ran, when the package is here
+    if installed is not None:
+        assert pinned.group(1) == installed, f"the tests ran {package} {installed}, the image pins {pinned.group(1)}"
+
+
+@pytest.mark.parametrize("containerfile", sorted(SCALE_IMAGES))
+def test_the_image_renders_the_template_the_tests_render(containerfile: str) -> None:
+    """One template per file: the image's envsubst replaces exactly the template's variables, as the tests'
+    renderer does, and gives the same text."""
+    from tests.scale_support import DEPLOY, render
+
+    template_name = SCALE_IMAGES[containerfile][0]
+    text = (ROOT / containerfile).read_text()
+    assert f"COPY deploy/{template_name} " in text
+    command = json.loads(re.search(r"^CMD (\[.*\])$", text, re.MULTILINE).group(1))[-1]  # type: ignore[union-attr]
+    listed = set(re.findall(r"\$\{([A-Z_]+)\}", re.search(r"envsubst '([^']*)'", command).group(1)))  # type: ignore[union-attr]
+    template = (DEPLOY / template_name).read_text()
+    assert listed == set(re.findall(r"\$\{([A-Z_]+)\}", template))
+    defaults = dict(re.findall(r"^\s*(?:ENV )?([A-Z_]+)=(\S+?|\"[^\"]*\")\s*\\?$", text, re.MULTILINE))
+    assert listed <= set(defaults), f"variables without a default in {containerfile}: {listed - set(defaults)}"
+    envsubst = shutil.which("envsubst")
+    if envsubst is None:
+        return
+    values = {name: defaults[name].strip('"') for name in listed}
+    result = subprocess.run(
+        [envsubst, " ".join(f"${{{name}}}" for name in sorted(listed))],
+        input=template,
+        env=values,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.stdout == render(template_name, values)
+
+
+def test_the_scale_profile_mirrors_the_tested_setup(compose: dict[str, Any]) -> None:
+    from tests.scale_support import replica_environment
+
+    services = compose["services"]
+    for name, containerfile in (
+        ("nginx", "deploy/nginx.Containerfile"),
+        ("pgbouncer", "deploy/pgbouncer.Containerfile"),
+    ):
+        assert services[name]["profiles"] == ["scale"]
+        assert services[name]["build"]["dockerfile"] == containerfile
+    replica = services["replica"]
+    assert replica["profiles"] == ["scale"]
+    environment = replica["environment"]
+    tested = replica_environment({}, "http://nginx", "postgresql://pgbouncer", "postgresql://db")
+    assert set(tested) - {"SECRET_KEY", "COOKIE_SECURE"} <= set(environment)
+    assert environment["DB_PREPARE"] == tested["DB_PREPARE"] == "off"
+    assert "@pgbouncer:6432/" in environment["DATABASE_URL"]
+    assert "@db:5432/" in environment["DATABASE_LISTEN_URL"]
+    assert environment["MIGRATE_ON_START"] == "off"
+    # The replicas believe X-Forwarded-For from nginx alone, which has a fixed address.
+    assert environment["TRUSTED_PROXIES"] == services["nginx"]["networks"]["default"]["ipv4_address"]
+    assert "server replica:8000;" in services["nginx"]["environment"]["NGINX_UPSTREAM_SERVERS"]
+    assert services["nginx"]["depends_on"]["replica"]["condition"] == "service_healthy"
+    assert replica["depends_on"]["pgbouncer"]["condition"] == "service_healthy"
+    assert replica["depends_on"]["migrate"]["condition"] == "service_completed_successfully"

@@ -53,7 +53,8 @@ def make_pool(settings: Settings, url: str) -> AsyncConnectionPool[AsyncConnecti
         timeout=settings.db_pool_timeout,
         check=_check_unless_recent,
         reset=_note_return,
-        kwargs={"application_name": "marketplace"},
+        # prepare_threshold None: never prepare (psycopg's default prepares a statement on its 5th run).
+        kwargs={"application_name": "marketplace"} | ({} if settings.db_prepare else {"prepare_threshold": None}),
         name="app",
     )
 
