@@ -5,7 +5,7 @@ have spans; a `traceparent` is continued only from TRUSTED_PROXIES; the JSON log
 
 Where clients come in is the `front` fixture: "direct", one replica whose TRUSTED_PROXIES is 127.0.0.1 (the address
 a proxy would come from, as nginx does in tests/scale_support.py), test clients coming from 127.0.0.2; "nginx",
-replicas behind real nginx and PgBouncer (tests/scale_support.py, branch scale-out; skipped while it is absent)."""
+replicas behind real nginx and PgBouncer (tests/scale_support.py; skipped with how to install them when absent)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import pytest
 
 from app.config import Settings
 from app.db.sql import all_sql_files, load_sql
+from tests import scale_support
 from tests.auctions_support import create_auction, http_bid, watching
 from tests.cashback_upstream import FakeCashbackApi, new_reseller
 from tests.conftest import TEST_ENVIRONMENT
@@ -75,7 +76,6 @@ async def front(request: pytest.FixtureRequest, settings: Settings, tmp_path: Pa
             finally:
                 replica.stop()
             return
-        scale_support = pytest.importorskip("tests.scale_support", reason="the scale-out harness is not merged yet")
         smtp = SmtpServer()
         smtp.start()
         environment = TEST_ENVIRONMENT | {"SMTP_URL": smtp.url} | environment
