@@ -178,11 +178,16 @@ def _statement_args(s: Shape) -> dict[str, Callable[[], dict[str, Any]]]:
         "mail.sql:lease_due_mail": lambda: {"lease_seconds": 60, "batch_size": 20},
         "mail.sql:failed_mail": dict,
         "auctions.sql:lock_due_auctions": lambda: {"skip": [], "limit": 20},
-        "auth.sql:delete_expired_sessions": lambda: {"idle_seconds": 7200},
-        "web.sql:delete_old_rate_limits": dict,
-        "web.sql:delete_old_idempotency_keys": dict,
-        "realtime.sql:prune_events": lambda: {"retention_seconds": 7 * 24 * 3600},
-        "mail.sql:delete_old_sent_mail": dict,
+        # The maintenance loop's batches (app/maintenance.py, BATCH_SIZE), the first of a pass.
+        "auth.sql:delete_expired_sessions": lambda: {"idle_seconds": 7200, "batch_size": 1000},
+        "web.sql:delete_old_rate_limits": lambda: {"batch_size": 1000},
+        "web.sql:delete_old_idempotency_keys": lambda: {"batch_size": 1000},
+        "realtime.sql:prune_events": lambda: {
+            "retention_seconds": 7 * 24 * 3600,
+            "after_created_at": None,
+            "batch_size": 1000,
+        },
+        "mail.sql:delete_old_sent_mail": lambda: {"batch_size": 1000},
     }
 
 

@@ -61,14 +61,15 @@ FROM generate_series(1, current_setting('bench.n')::int, 10) g;
 INSERT INTO products (id, seller_id, product_name, description, baseprice, auction_end, status, current_bid,
                       current_bidder_id, bid_count, bidder_count, winner_id, winning_bid, closed_at, created_at)
 SELECT md5('product' || g)::uuid, md5('user' || (1 + g % 5000))::uuid, 'Product ' || g, 'A product for sale', 100,
-       e.ends, CASE WHEN e.ends > now() OR g % 500 = 0 THEN 'open' ELSE 'closed' END,
-       110, md5('user' || (1 + (g * 10 + 9) % current_setting('bench.n')::int))::uuid, 10, 10,
-       CASE WHEN e.ends <= now() THEN md5('user' || (1 + (g * 10 + 9) % current_setting('bench.n')::int))::uuid END,
-       CASE WHEN e.ends <= now() THEN 110 END, CASE WHEN e.ends <= now() THEN e.ends END, e.created
+       e.ends, e.status, 110, e.leader, 10, 10,
+       CASE WHEN e.status = 'closed' THEN e.leader END, CASE WHEN e.status = 'closed' THEN 110 END,
+       CASE WHEN e.status = 'closed' THEN e.ends END, e.created
 FROM generate_series(1, current_setting('bench.n')::int / 10) g,
      LATERAL (SELECT now() - make_interval(mins => current_setting('bench.n')::int / 10 - g) AS created,
-                     now() - make_interval(mins => current_setting('bench.n')::int / 10 - g)
-                         + interval '1 day' AS ends) e;
+                     now() - make_interval(mins => current_setting('bench.n')::int / 10 - g) + interval '1 day' AS ends,
+                     md5('user' || (1 + (g * 10 + 9) % current_setting('bench.n')::int))::uuid AS leader) e0,
+     -- One in 500 ended but not closed yet: the closer's batch.
+     LATERAL (SELECT e0.*, CASE WHEN e0.ends > now() OR g % 500 = 0 THEN 'open' ELSE 'closed' END AS status) e;
 
 INSERT INTO bids (product_id, bidder_id, bid_amount, created_at)
 SELECT md5('product' || (1 + g / 10))::uuid, md5('user' || (1 + g % current_setting('bench.n')::int))::uuid,
@@ -79,12 +80,14 @@ FROM generate_series(0, current_setting('bench.n')::int - 1) g;
 INSERT INTO topic_seq (topic, last_seq)
 SELECT 'product:' || md5('product' || g)::uuid, 10 FROM generate_series(1, current_setting('bench.n')::int / 10) g;
 
--- The events of a product are as old as it is (so those of products older than the 7-day retention are due).
+-- The events of a product are as old as it is. Pruned as the maintenance loop leaves them: of a product older
+-- than the 7-day retention only the newest event is kept, except for the last two hours' worth (due).
 INSERT INTO events (topic, seq, payload, created_at)
-SELECT 'product:' || md5('product' || (1 + g / 10))::uuid, 1 + g % 10, '{"kind": 4}',
-       now() - make_interval(mins => current_setting('bench.n')::int / 10 - 1 - g / 10)
-             + make_interval(secs => g % 10)
-FROM generate_series(0, current_setting('bench.n')::int - 1) g;
+SELECT 'product:' || md5('product' || (1 + g / 10))::uuid, 1 + g % 10, '{"kind": 4}', e.created_at
+FROM generate_series(0, current_setting('bench.n')::int - 1) g,
+     LATERAL (SELECT now() - make_interval(mins => current_setting('bench.n')::int / 10 - 1 - g / 10)
+                     + make_interval(secs => g % 10) AS created_at) e
+WHERE g % 10 = 9 OR e.created_at > now() - interval '7 days 2 hours';
 
 -- Clinic: bench.clinics clinics with 5 services, 5 rooms, 10 staff (user k of clinic c: 10 * (c - 1) + k),
 -- 5 invitations and 3 kiosks each; 5 tickets per service per day over bench.days days ------------------------
