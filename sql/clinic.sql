@@ -412,7 +412,9 @@ SELECT a.id AS step_id, t.code, t.priority, a.service_id, s.name AS service, t.p
        a.queued_at, a.target_attendant_id
 FROM attendances a
 JOIN tickets t ON t.id = a.ticket_id
-JOIN services s ON s.id = a.service_id
+-- The clinic named in the join too, so that the planner may read one clinic's services
+-- (services_clinic_id_id_key) rather than hash every clinic's once that table has grown with the clinics.
+JOIN services s ON s.clinic_id = a.clinic_id AND s.id = a.service_id
 WHERE a.clinic_id = :clinic_id AND a.status = 'waiting'
   AND (:service_id::bigint IS NULL OR a.service_id = :service_id::bigint)
 ORDER BY a.priority_rank DESC, a.queued_at, a.id
@@ -430,7 +432,7 @@ SELECT COALESCE((SELECT last_seq FROM topic_seq WHERE topic = :topic), 0) AS seq
                               a.target_attendant_id, a.priority_rank AS rank
                        FROM attendances a
                        JOIN tickets t ON t.id = a.ticket_id
-                       JOIN services s ON s.id = a.service_id
+                       JOIN services s ON s.clinic_id = a.clinic_id AND s.id = a.service_id
                        WHERE a.clinic_id = :clinic_id AND a.status = 'waiting'
                        ORDER BY a.priority_rank DESC, a.queued_at, a.id
                        LIMIT 1000) w), '[]') AS waiting;
@@ -575,7 +577,7 @@ WITH recent AS (
     SELECT t.code, t.priority, s.name AS service, a.service_id
     FROM attendances a
     JOIN tickets t ON t.id = a.ticket_id
-    JOIN services s ON s.id = a.service_id
+    JOIN services s ON s.clinic_id = a.clinic_id AND s.id = a.service_id
     WHERE a.clinic_id = :clinic_id AND a.status = 'waiting' AND a.target_attendant_id IS NULL
       AND (:service_ids::bigint[] IS NULL OR a.service_id = ANY(:service_ids::bigint[]))
     ORDER BY a.priority_rank DESC, a.queued_at, a.id
@@ -604,7 +606,7 @@ SELECT s.id AS service_id, s.name AS service, count(*) AS steps,
        avg(extract(epoch FROM a.finished_at - a.started_at))::float8 AS avg_service_seconds
 FROM attendances a
 JOIN tickets t ON t.id = a.ticket_id
-JOIN services s ON s.id = a.service_id
+JOIN services s ON s.clinic_id = t.clinic_id AND s.id = a.service_id  -- the clinic named: see waiting_steps
 WHERE t.clinic_id = :clinic_id AND t.day BETWEEN :date_from::date AND :date_to::date
 GROUP BY s.id, s.name
 ORDER BY s.name, s.id;
