@@ -41,27 +41,33 @@ FILL = ROOT / "loadtest" / "bench_scale.sql"
 SIZES = {"10k": 10_000, "1m": 1_000_000, "10m": 10_000_000}
 # Days of clinic history per size; clinics = rows / (25 tickets a day x days).
 DAYS = {"10k": 80, "1m": 400, "10m": 800}
-# Tables bench_scale.sql fills: their secondary indexes are dropped before the fill and built after it.
-FILLED = [
-    "users",
-    "user_claims",
-    "sessions",
-    "password_resets",
-    "audit_log",
-    "rate_limits",
-    "idempotency_keys",
-    "outbox",
-    "products",
-    "bids",
-    "topic_seq",
-    "events",
-    "ticket_counters",
-    "tickets",
-    "attendances",
-    "calls",
-    "resellers",
-    "purchases",
-]
+# The tables bench_scale.sql fills, by area (a size may be filled area by area: --areas). The users area is
+# always there: the others refer to its users.
+AREAS = {
+    "users": ["users", "user_claims", "sessions", "password_resets", "audit_log"],
+    "cashback": ["resellers", "purchases"],
+    "auctions": ["products", "bids", "topic_seq", "events"],
+    "platform": ["rate_limits", "idempotency_keys", "outbox"],
+    "clinic": [
+        "clinics", "services", "rooms", "staff", "staff_services", "staff_invitations", "clinic_kiosks",
+        "ticket_counters", "tickets", "attendances", "calls",
+    ],
+}  # fmt: skip
+# Their secondary indexes are dropped before the fill and built after it.
+FILLED = [table for tables in AREAS.values() for table in tables]
+# The area of a measured path, by its statement file or its URL.
+PATH_AREAS = {
+    "users.sql": "users", "auth.sql": "users", "cashback.sql": "cashback", "auctions.sql": "auctions",
+    "realtime.sql": "auctions", "mail.sql": "platform", "web.sql": "platform", "clinic.sql": "clinic",
+    "/api/v1/users": "users", "/api/v1/products": "auctions", "/api/v1/purchases": "cashback",
+    "/api/v1/resellers": "cashback", "/api/v1/clinics": "clinic",
+}  # fmt: skip
+
+
+def path_area(name: str) -> str:
+    return next(area for prefix, area in PATH_AREAS.items() if prefix in name)
+
+
 BENCH_TOKEN = "bench-scale-token-of-user-1"
 
 
@@ -248,68 +254,106 @@ def _fill_version(size: str) -> str:
     return hashlib.sha256(FILL.read_bytes() + counts.encode()).hexdigest()[:16]
 
 
-def _filled_version(url: str) -> str | None:
+def _filled(url: str) -> dict[str, str]:
+    """The tables of bench_scale.sql already filled in this database, with the fill version of each."""
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             row = conn.execute("SELECT to_regclass('bench_scale_fill') IS NOT NULL").fetchone()
             if not row or not row[0]:
-                return None
-            found = conn.execute("SELECT version FROM bench_scale_fill").fetchone()
-            return found[0] if found else None
+                return {}
+            return dict(conn.execute("SELECT step, version FROM bench_scale_fill").fetchall())  # type: ignore[arg-type]
     except psycopg.OperationalError:
-        return None
+        return {}
 
 
-def fill(server_url: str, size: str) -> None:
-    """(Re)create bench_scale_<size>, migrate it, fill it without the secondary indexes, build them, analyze."""
+def _index_definitions(server_url: str) -> list[tuple[str, str]]:
+    """The secondary indexes of the filled tables, as the migrations make them (read from a scratch database, so
+    that a fill interrupted after dropping them can still build them)."""
     from app.db.migrations import apply_migrations
 
-    url = _database_url(server_url, size)
-    name = f"bench_scale_{size}"
     with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
+        admin.execute('DROP DATABASE IF EXISTS "bench_scale_schema" WITH (FORCE)')
+        admin.execute('CREATE DATABASE "bench_scale_schema"')
+    url = _database_url(server_url, "schema")
     apply_migrations(url)
-    started = time.monotonic()
     with psycopg.connect(url, autocommit=True) as conn:
-        indexes = conn.execute(
+        return conn.execute(  # type: ignore[return-value]
             """SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
                FROM pg_index i
                WHERE i.indrelid = ANY (%s::regclass[])
                  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid)""",
             (FILLED,),
         ).fetchall()
+
+
+def _fill_statements() -> dict[str, str]:
+    """bench_scale.sql's statements by the table each fills."""
+    found = {}
+    for statement in FILL.read_text(encoding="utf-8").split(";\n"):
+        if statement.strip() and not all(line.startswith("--") for line in statement.strip().splitlines()):
+            found[statement.split("INSERT INTO ")[1].split()[0]] = statement
+    return found
+
+
+def fill(server_url: str, size: str, areas: list[str]) -> None:
+    """Fill the tables of `areas` in bench_scale_<size> that are not filled yet (the database created and
+    migrated first when it has none, or one of another version), without their secondary indexes; then build
+    the indexes and analyze. Each table is recorded once filled, so an interrupted fill resumes where it was."""
+    from app.db.migrations import apply_migrations
+
+    url = _database_url(server_url, size)
+    version = _fill_version(size)
+    done = _filled(url)
+    if not done or set(done.values()) != {version}:
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "bench_scale_{size}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "bench_scale_{size}"')
+        apply_migrations(url)
+        done = {}
+    indexes = _index_definitions(server_url)
+    started = time.monotonic()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS bench_scale_fill (step text PRIMARY KEY, version text NOT NULL, seconds float8)"
+        )
         for index, _ in indexes:
-            conn.execute(f"DROP INDEX {index}")
+            conn.execute(f"DROP INDEX IF EXISTS {index}")
         conn.execute("SET synchronous_commit = off")
         conn.execute("SET maintenance_work_mem = '512MB'")
         conn.execute("SET session_replication_role = replica")  # the foreign keys' per-row checks: trusted data
         conn.execute("SELECT set_config('bench.n', %s, false)", (str(SIZES[size]),))
         conn.execute("SELECT set_config('bench.days', %s, false)", (str(DAYS[size]),))
         conn.execute("SELECT set_config('bench.clinics', %s, false)", (str(SIZES[size] // (25 * DAYS[size])),))
-        for statement in FILL.read_text(encoding="utf-8").split(";\n"):
-            if statement.strip() and not all(line.startswith("--") for line in statement.strip().splitlines()):
+        wanted = {table for area in areas for table in AREAS[area]}
+        for table, statement in _fill_statements().items():
+            if table in wanted and table not in done:
                 step = time.monotonic()
                 conn.execute(statement)
-                print(f"  {size}: {statement.split('INSERT INTO ')[1].split()[0]} {time.monotonic() - step:.0f} s")
+                conn.execute(
+                    "INSERT INTO bench_scale_fill VALUES (%s, %s, %s)", (table, version, time.monotonic() - step)
+                )
+                print(f"  {size}: {table} {time.monotonic() - step:.0f} s", flush=True)
         conn.execute("RESET session_replication_role")
         for index, definition in indexes:
             step = time.monotonic()
-            conn.execute(definition)
-            print(f"  {size}: index {index} {time.monotonic() - step:.0f} s")
+            conn.execute(definition.replace(" INDEX ", " INDEX IF NOT EXISTS ", 1))
+            print(f"  {size}: index {index} {time.monotonic() - step:.0f} s", flush=True)
         conn.execute("VACUUM (ANALYZE)")
-        conn.execute("CREATE TABLE bench_scale_fill (version text NOT NULL, seconds float8 NOT NULL)")
-        conn.execute("INSERT INTO bench_scale_fill VALUES (%s, %s)", (_fill_version(size), time.monotonic() - started))
-    print(f"{size}: filled in {time.monotonic() - started:.0f} s")
+    print(f"{size}: {', '.join(areas)} filled in {time.monotonic() - started:.0f} s")
 
 
-def prepare_database(server_url: str, size: str) -> str:
-    """bench_scale_<size>, filled (once) and migrated; a bearer session of user 1 for the endpoints."""
+def filled_areas(url: str, size: str) -> list[str]:
+    done = {table for table, version in _filled(url).items() if version == _fill_version(size)}
+    return [area for area, tables in AREAS.items() if set(tables) <= done]
+
+
+def prepare_database(server_url: str, size: str, areas: list[str]) -> str:
+    """bench_scale_<size> with `areas` filled (once) and migrated; a bearer session of user 1 for the endpoints."""
     from app.db.migrations import apply_migrations
 
     url = _database_url(server_url, size)
-    if _filled_version(url) != _fill_version(size):
-        fill(server_url, size)
+    if set(areas) - set(filled_areas(url, size)):
+        fill(server_url, size, areas)
     if apply_migrations(url):
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("ANALYZE")
@@ -385,18 +429,20 @@ class EndpointRunner:
 
 # The run and its report -----------------------------------------------------------------------------------------
 def measure(
-    runners: dict[str, Any], names: list[str], runs: int, rounds: int
+    runners: dict[str, Any], names: list[str], runs: int, rounds: int, areas: dict[str, list[str]]
 ) -> dict[str, dict[str, tuple[float, float]]]:
-    """p50/p99 (ms) per name and size; the sizes alternate within each round, a round runs each name
-    runs / rounds times (after five untimed runs per name and size: psycopg prepares on the fifth)."""
-    samples: dict[str, dict[str, list[float]]] = {name: {size: [] for size in runners} for name in names}
+    """p50/p99 (ms) per name and size (where the name's area is filled); the sizes alternate within each round,
+    a round runs each name runs / rounds times (after six untimed runs: psycopg prepares on the fifth)."""
+    samples: dict[str, dict[str, list[float]]] = {
+        name: {size: [] for size in runners if path_area(name) in areas[size]} for name in names
+    }
     for name in names:
-        for runner in runners.values():
-            runner.run(name, 6)
+        for size in samples[name]:
+            runners[size].run(name, 6)
     for _ in range(rounds):
         for name in names:
-            for size, runner in runners.items():
-                samples[name][size] += runner.run(name, max(1, runs // rounds))
+            for size in samples[name]:
+                samples[name][size] += runners[size].run(name, max(1, runs // rounds))
     return {name: {size: _percentiles(found) for size, found in by_size.items()} for name, by_size in samples.items()}
 
 
@@ -404,9 +450,14 @@ def _table(results: dict[str, dict[str, tuple[float, float]]], sizes: list[str])
     head = " | ".join(f"{size} p50 / p99" for size in sizes)
     lines = [f"| path | {head} | p99 {sizes[-1]} / {sizes[0]} | |", "|---" * (len(sizes) + 3) + "|"]
     for name, by_size in results.items():
-        cells = " | ".join(f"{by_size[size][0]:.2f} / {by_size[size][1]:.2f}" for size in sizes)
-        ratio = by_size[sizes[-1]][1] / by_size[sizes[0]][1]
-        lines.append(f"| `{name}` | {cells} | **{ratio:.2f}** | {'met' if ratio <= 1.5 else 'NOT met'} |")
+        cells = " | ".join(
+            f"{by_size[size][0]:.2f} / {by_size[size][1]:.2f}" if size in by_size else "not filled" for size in sizes
+        )
+        measured = [size for size in sizes if size in by_size]
+        ratio = by_size[measured[-1]][1] / by_size[measured[0]][1]
+        largest = "" if measured[-1] == sizes[-1] else f" ({measured[-1]})"
+        verdict = "met" if ratio <= 1.5 else "NOT met"
+        lines.append(f"| `{name}` | {cells} | **{ratio:.2f}**{largest} | {verdict} |")
     return lines
 
 
@@ -417,8 +468,10 @@ def report(
     command: str,
     seconds: float,
     fills: dict[str, float],
+    areas: dict[str, list[str]],
 ) -> str:
     filled = ", ".join(f"{size} in {fills[size]:.0f} s" for size in sizes)
+    partial = [f"{size} has only {', '.join(areas[size])} filled" for size in sizes if set(areas[size]) != set(AREAS)]
     lines = [
         "## Cost that does not grow with the data",
         "",
@@ -426,7 +479,8 @@ def report(
         f"Command: `{command}`. Each size is a database whose largest table of each area (users, sessions,",
         "purchases, bids, events, tickets, attendances, calls) holds that many rows; more entities (users, resellers,",
         "products, clinics, days of history), each with the same own data (loadtest/bench_scale.sql). Milliseconds;",
-        "the sizes alternate in rounds. Goal: p99 at the largest size within 1.5x of p99 at the smallest.",
+        "the sizes alternate in rounds. Goal: p99 at the largest size within 1.5x of p99 at the smallest."
+        + (f" Partial: {'; '.join(partial)} (the ratio then is of the largest size filled)." if partial else ""),
         "",
         "Statements: through psycopg as the repositories run them, **prepared** (psycopg prepares on the fifth",
         "execution; these are timed after it) with `plan_cache_mode = force_generic_plan`, so each timed execution",
@@ -452,6 +506,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--fill-only", action="store_true", help="fill (or check) the databases, measure nothing")
     parser.add_argument("--no-http", action="store_true", help="statements only")
+    parser.add_argument(
+        "--areas", default=",".join(AREAS), help=f"the areas to fill (comma-separated, of {', '.join(AREAS)})"
+    )
     parser.add_argument("--no-report", action="store_true", help="print, do not write docs/performance.md")
     default_pgdata = os.environ.get("BENCH_SCALE_PGDATA", str(ROOT / ".bench-data"))
     parser.add_argument("--pgdata", type=Path, default=Path(default_pgdata), help="embedded PostgreSQL's data")
@@ -459,30 +516,33 @@ def main() -> None:
     sizes = sorted(options.size or list(SIZES), key=SIZES.__getitem__)
     started = time.monotonic()
     server_url = _server_url(options.pgdata)
-    urls = {size: prepare_database(server_url, size) for size in sizes}
+    wanted = ["users", *(area for area in options.areas.split(",") if area != "users")]
+    urls = {size: prepare_database(server_url, size, wanted) for size in sizes}
     if options.fill_only:
         return
+    areas = {size: filled_areas(url, size) for size, url in urls.items()}
     fills = {}
     for size, url in urls.items():
         with psycopg.connect(url) as conn:
-            fills[size] = conn.execute("SELECT seconds FROM bench_scale_fill").fetchone()[0]  # type: ignore[index]
+            fills[size] = conn.execute("SELECT sum(seconds) FROM bench_scale_fill").fetchone()[0]  # type: ignore[index]
     rng = random.Random(14)
     shapes = {size: Shape(size, rng) for size in sizes}
     statement_runners = {size: StatementRunner(url, shapes[size]) for size, url in urls.items()}
     names = list(_statement_args(shapes[sizes[0]]))
-    statements = measure(statement_runners, names, options.runs, options.rounds)
+    statements = measure(statement_runners, names, options.runs, options.rounds, areas)
     endpoints: dict[str, dict[str, tuple[float, float]]] = {}
     if not options.no_http:
         servers = {size: start_app(url, workers=1) for size, url in urls.items()}
         try:
             endpoint_runners = {size: EndpointRunner(servers[size], shapes[size]) for size in sizes}
-            endpoints = measure(endpoint_runners, list(_endpoints(shapes[sizes[0]])), options.runs, options.rounds)
+            paths = list(_endpoints(shapes[sizes[0]]))
+            endpoints = measure(endpoint_runners, paths, options.runs, options.rounds, areas)
         finally:
             for server in servers.values():
                 server.stop()
     command = ".venv/bin/python -m loadtest.bench_scale " + " ".join(f"--size {size}" for size in sizes)
     command += f" --runs {options.runs} --rounds {options.rounds}" + (" --no-http" if options.no_http else "")
-    text = report(statements, endpoints, sizes, command, time.monotonic() - started, fills)
+    text = report(statements, endpoints, sizes, command, time.monotonic() - started, fills, areas)
     print(text)
     if not options.no_report and len(sizes) > 1:
         write_section("scale", text)
