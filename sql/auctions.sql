@@ -40,15 +40,32 @@ WHERE p.id = :product_id;
 SELECT EXISTS (SELECT 1 FROM products WHERE id = :product_id) AS found;
 
 -- name: list_products
--- Products newest first, optionally of one status, keyset-paginated on (created_at, id); fetches :limit + 1.
+-- Products newest first, keyset-paginated on (created_at, id) after (:after_created_at, :after_id) (NULL: the
+-- first page); fetches :limit + 1. One status: list_products_by_status. The missing cursor is written as the
+-- highest bound rather than `:x IS NULL OR`, so the one generic plan starts its walk of products_created_idx at
+-- the cursor (docs/performance.md, "Plans").
 SELECT p.id, p.seller_id, p.product_name, p.description, p.baseprice, p.min_increment,
        p.auction_end AS ends_at, p.status,
        COALESCE(p.current_bid, p.baseprice) AS current_price, p.current_bid, p.current_bidder_id,
        p.bid_count, p.bidder_count, p.winner_id, p.winning_bid, p.created_at
 FROM products p
-WHERE (:status::text IS NULL OR p.status = :status::text)
-  AND (:after_created_at::timestamptz IS NULL
-       OR (p.created_at, p.id) < (:after_created_at::timestamptz, :after_id::uuid))
+WHERE (p.created_at, p.id) < (COALESCE(:after_created_at::timestamptz, 'infinity'::timestamptz),
+                              COALESCE(:after_id::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid))
+ORDER BY p.created_at DESC, p.id DESC
+LIMIT :limit + 1;
+
+-- name: list_products_by_status
+-- list_products of one status: a walk of products_status_created_idx (status, created_at, id) from the cursor,
+-- where an optional `:status IS NULL OR` filter left the generic plan walking every product's created_at and
+-- filtering (a status nobody has read the whole table).
+SELECT p.id, p.seller_id, p.product_name, p.description, p.baseprice, p.min_increment,
+       p.auction_end AS ends_at, p.status,
+       COALESCE(p.current_bid, p.baseprice) AS current_price, p.current_bid, p.current_bidder_id,
+       p.bid_count, p.bidder_count, p.winner_id, p.winning_bid, p.created_at
+FROM products p
+WHERE p.status = :status
+  AND (p.created_at, p.id) < (COALESCE(:after_created_at::timestamptz, 'infinity'::timestamptz),
+                              COALESCE(:after_id::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid))
 ORDER BY p.created_at DESC, p.id DESC
 LIMIT :limit + 1;
 

@@ -63,20 +63,30 @@ DELETE FROM sessions WHERE user_id = :user_id;
 -- still holds the deleted rows, but none of them is live). One look-up per user of a deleted session
 -- (sessions_user_id_idx, LATERAL ... LIMIT 1), not an anti-join that reads every session (docs/performance.md,
 -- "Plans").
-WITH gone AS (
-    DELETE FROM sessions
-    WHERE expires_at <= now()
-       OR (kind = 'cookie' AND last_seen_at <= now() - make_interval(secs => :idle_seconds))
-    RETURNING user_id
+-- In batches: at most :batch_size expired and :batch_size idle sessions per statement (the maintenance loop
+-- repeats it until one deletes nothing), one row per user of a deleted session: `last` when none is left live.
+WITH due AS (
+    (SELECT token_hash FROM sessions WHERE expires_at <= now() ORDER BY expires_at LIMIT :batch_size)
+    UNION
+    (SELECT token_hash
+     FROM sessions
+     WHERE kind = 'cookie' AND last_seen_at <= now() - make_interval(secs => :idle_seconds)
+     ORDER BY last_seen_at
+     LIMIT :batch_size)
+), gone AS (
+    -- `= ANY (ARRAY(...))`: a generic plan guesses a tenth of the table for LIMIT :batch_size and would hash-join
+    -- the whole of it; an array is looked up in the primary key.
+    DELETE FROM sessions s
+    WHERE s.token_hash = ANY (ARRAY(SELECT token_hash FROM due))
+    RETURNING s.user_id
 )
-SELECT g.user_id
+SELECT g.user_id, still.live IS NULL AS last
 FROM (SELECT DISTINCT user_id FROM gone) g
 LEFT JOIN LATERAL (SELECT true AS live
                    FROM sessions s
                    WHERE s.user_id = g.user_id AND s.expires_at > now()
                      AND (s.kind = 'bearer' OR s.last_seen_at > now() - make_interval(secs => :idle_seconds))
-                   LIMIT 1) still ON true
-WHERE still.live IS NULL;
+                   LIMIT 1) still ON true;
 
 -- name: login_candidate
 -- The account a login names, by e-mail (any letter case), with the address as stored (mail goes there, not to

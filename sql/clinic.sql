@@ -417,7 +417,9 @@ SELECT a.id AS step_id, t.code, t.priority, a.service_id, s.name AS service, t.p
        a.queued_at, a.target_attendant_id
 FROM attendances a
 JOIN tickets t ON t.id = a.ticket_id
-JOIN services s ON s.id = a.service_id
+-- The clinic named in the join too, so that the planner may read one clinic's services
+-- (services_clinic_id_id_key) rather than hash every clinic's once that table has grown with the clinics.
+JOIN services s ON s.clinic_id = a.clinic_id AND s.id = a.service_id
 WHERE a.clinic_id = :clinic_id AND a.status = 'waiting'
   AND (:service_id::bigint IS NULL OR a.service_id = :service_id::bigint)
 ORDER BY a.priority_rank DESC, a.queued_at, a.id
@@ -639,7 +641,7 @@ WITH last_calls AS (
     SELECT t.code, t.priority, s.name AS service, a.service_id
     FROM attendances a
     JOIN tickets t ON t.id = a.ticket_id
-    JOIN services s ON s.id = a.service_id
+    JOIN services s ON s.clinic_id = a.clinic_id AND s.id = a.service_id
     WHERE a.clinic_id = :clinic_id AND a.status = 'waiting' AND a.target_attendant_id IS NULL
       AND (:service_ids::bigint[] IS NULL OR a.service_id = ANY(:service_ids::bigint[]))
     ORDER BY a.priority_rank DESC, a.queued_at, a.id

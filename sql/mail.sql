@@ -65,4 +65,11 @@ WHERE id = :id AND failed_at IS NOT NULL
 RETURNING id;
 
 -- name: delete_old_sent_mail
-DELETE FROM outbox WHERE sent_at < now() - interval '30 days';
+-- The oldest :batch_size messages sent more than 30 days ago (in batches: the maintenance loop repeats it until
+-- one deletes nothing; the ids in an array, looked up in the primary key, as in web.sql's delete_old_rate_limits).
+DELETE FROM outbox
+WHERE id = ANY (ARRAY(SELECT o.id
+                      FROM outbox o
+                      WHERE o.sent_at < now() - interval '30 days'
+                      ORDER BY o.sent_at
+                      LIMIT :batch_size));

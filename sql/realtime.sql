@@ -33,10 +33,30 @@ SELECT COALESCE((SELECT min(seq) FROM events WHERE topic = :topic), 0) AS oldest
 
 -- name: prune_events
 -- Retention: events older than :retention_seconds go; the newest event of each topic stays, so a topic's
--- sequence is never reused.
-DELETE FROM events e
-WHERE e.created_at < now() - make_interval(secs => :retention_seconds)
-  AND e.seq < (SELECT ts.last_seq FROM topic_seq ts WHERE ts.topic = e.topic);
+-- sequence is never reused. In batches: the next :batch_size events past the retention, oldest first, created
+-- after :after_created_at (NULL: from the oldest) are examined and those that are not their topic's newest
+-- deleted; returns how many were examined and the last one's created_at, the next batch's :after_created_at.
+-- Examining a bounded batch, not deleting one, keeps the cost of a statement flat although every topic's kept
+-- newest event piles up at the old end of events_created_at_idx. (An event created at the very instant a batch
+-- ends waits for the next pass.)
+WITH examined AS (
+    SELECT e.ctid AS row_id, e.topic, e.seq, e.created_at
+    FROM events e
+    WHERE e.created_at < now() - make_interval(secs => :retention_seconds)
+      AND e.created_at > COALESCE(:after_created_at::timestamptz, '-infinity'::timestamptz)
+    ORDER BY e.created_at
+    LIMIT :batch_size
+), deleted AS (
+    -- By ctid in an array (see web.sql's delete_old_rate_limits for why).
+    DELETE FROM events e
+    WHERE e.ctid = ANY (ARRAY(SELECT x.row_id
+                              FROM examined x
+                              WHERE x.seq < (SELECT ts.last_seq FROM topic_seq ts WHERE ts.topic = x.topic)))
+    RETURNING e.seq
+)
+SELECT (SELECT count(*) FROM examined) AS examined,
+       (SELECT max(x.created_at) FROM examined x) AS last_created_at,
+       (SELECT count(*) FROM deleted) AS deleted;
 
 -- name: listen
 -- Run once on the hub's own autocommit connection in every server process.

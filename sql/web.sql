@@ -19,7 +19,16 @@ FROM unnest(:buckets::text[], :window_starts::timestamptz[]) AS b(bucket, window
 WHERE rl.bucket = b.bucket AND rl.window_start = b.window_start AND rl.hits > 0;
 
 -- name: delete_old_rate_limits
-DELETE FROM rate_limits WHERE window_start < now() - interval '1 day';
+-- The oldest :batch_size windows past their day (the maintenance loop repeats it until one deletes nothing: a
+-- statement's cost stays that of a batch however many rows are due). The rows are named by ctid in an array: a
+-- generic plan guesses a tenth of the table for LIMIT :batch_size and would join the whole of it otherwise; a
+-- row updated meanwhile has moved from its ctid and waits for the next pass.
+DELETE FROM rate_limits
+WHERE ctid = ANY (ARRAY(SELECT r.ctid
+                        FROM rate_limits r
+                        WHERE r.window_start < now() - interval '1 day'
+                        ORDER BY r.window_start
+                        LIMIT :batch_size));
 
 -- name: claim_idempotency_key
 -- Claims a key inside the request's transaction. A concurrent retry with the same key waits here until the
@@ -40,7 +49,13 @@ SET status_code = :status_code, response = :response, location = :location
 WHERE owner = :owner AND key = :key;
 
 -- name: delete_old_idempotency_keys
-DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours';
+-- The oldest :batch_size keys past their 24 hours (in batches, as delete_old_rate_limits).
+DELETE FROM idempotency_keys
+WHERE ctid = ANY (ARRAY(SELECT k.ctid
+                        FROM idempotency_keys k
+                        WHERE k.created_at < now() - interval '24 hours'
+                        ORDER BY k.created_at
+                        LIMIT :batch_size));
 
 -- name: applied_migrations
 -- For GET /ready: the migrations yoyo has applied to this database.

@@ -9,7 +9,7 @@ import psycopg
 from psycopg import sql
 
 from app.config import Settings
-from app.maintenance import prune_once
+from app.maintenance import BATCH_SIZE, prune_once
 from tests.auctions_support import create_auction, http_bid, watching
 from tests.clinic_support import api, create_clinic, open_desk
 from tests.support import Account, RunningServer, eventually, new_user
@@ -96,3 +96,56 @@ async def test_a_malformed_notification_does_not_stop_the_live_feeds(
                 await conn.execute("SELECT pg_notify('events', %s)", [junk])
         assert (await http_bid(client, bidder, product, 150)).status_code == 201
         await watcher.wait_kind(4)
+
+
+async def test_pruning_goes_on_past_one_batch_and_keeps_each_topics_newest_event(
+    server: RunningServer, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """The maintenance loop deletes in batches (app/maintenance.py): everything past its retention goes all the
+    same, however many rows, in one pass."""
+    account = await new_user(client)
+    many = 2 * BATCH_SIZE + 1
+    async with await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True) as conn:
+        await conn.execute(
+            """INSERT INTO sessions (token_hash, user_id, kind, expires_at)
+               SELECT sha256(('expired' || g)::bytea), %s, 'bearer', now() - interval '1 minute'
+               FROM generate_series(1, %s) g""",
+            [account.id, many],
+        )
+        await conn.execute(
+            """INSERT INTO rate_limits (bucket, window_start, hits)
+               SELECT 'old:' || g, now() - interval '2 days', 1 FROM generate_series(1, %s) g""",
+            [many],
+        )
+        await conn.execute(
+            """INSERT INTO idempotency_keys (owner, key, request_hash, created_at)
+               SELECT 'old', 'key' || g, '\\x00', now() - interval '2 days' FROM generate_series(1, %s) g""",
+            [many],
+        )
+        await conn.execute(
+            """INSERT INTO outbox (to_address, subject, body, sent_at)
+               SELECT 'old@example.com', 'Old', '', now() - interval '31 days' FROM generate_series(1, %s) g""",
+            [many],
+        )
+        await conn.execute("INSERT INTO topic_seq (topic, last_seq) VALUES ('product:old', %s)", [many])
+        await conn.execute(
+            """INSERT INTO events (topic, seq, payload, created_at)
+               SELECT 'product:old', g, '{}', now() - interval '8 days' + make_interval(secs => g)
+               FROM generate_series(1, %s) g""",
+            [many],
+        )
+
+    await prune_once(server.app)
+
+    async with await psycopg.AsyncConnection.connect(settings.database_url, autocommit=True) as conn:
+        left = await (
+            await conn.execute(
+                """SELECT (SELECT count(*) FROM sessions WHERE user_id = %s AND expires_at <= now()),
+                          (SELECT count(*) FROM rate_limits WHERE bucket LIKE 'old:%%'),
+                          (SELECT count(*) FROM idempotency_keys WHERE owner = 'old'),
+                          (SELECT count(*) FROM outbox WHERE to_address = 'old@example.com'),
+                          (SELECT array_agg(seq) FROM events WHERE topic = 'product:old')""",
+                [account.id],
+            )
+        ).fetchone()
+    assert left == (0, 0, 0, 0, [many])

@@ -132,8 +132,12 @@ class AuctionsRepository(Repository):
         self, *, status: str | None, after: tuple[datetime, UUID] | None, limit: int
     ) -> list[ProductSummary]:
         after_created_at, after_id = after or (None, None)
+        if status is None:
+            return await self.fetch_all(
+                "list_products", ProductSummary, after_created_at=after_created_at, after_id=after_id, limit=limit
+            )
         return await self.fetch_all(
-            "list_products",
+            "list_products_by_status",
             ProductSummary,
             status=status,
             after_created_at=after_created_at,

@@ -67,10 +67,10 @@ class AuthRepository(Repository):
     async def delete_user_sessions(self, user_id: UUID) -> None:
         await self.execute("delete_user_sessions", user_id=user_id)
 
-    async def delete_expired_sessions(self, idle_seconds: int) -> list[UUID]:
-        """The users left without a live session."""
-        rows = await self.fetch_rows("delete_expired_sessions", idle_seconds=idle_seconds)
-        return [row["user_id"] for row in rows]
+    async def delete_expired_sessions(self, idle_seconds: int, batch_size: int) -> list[tuple[UUID, bool]]:
+        """The users of the deleted sessions, each with whether it was left without a live session."""
+        rows = await self.fetch_rows("delete_expired_sessions", idle_seconds=idle_seconds, batch_size=batch_size)
+        return [(row["user_id"], row["last"]) for row in rows]
 
     async def login_candidate(self, login: str) -> LoginCandidate:
         candidate = await self.fetch_one("login_candidate", LoginCandidate, login=login)

@@ -66,8 +66,8 @@ async def end_sessions(
     only_if_last: bool = False,
 ) -> None:
     """The one way sessions end: one session (`token_hash`: logout, revocation, a login replacing the browser's
-    session), all of a user's (`user_id`: password change or reset, activation, deactivation, deletion), or,
-    with neither, every expired one (the maintenance loop). Every area's session-end hooks then run for the
+    session), all of a user's (`user_id`: password change or reset, activation, deactivation, deletion), or
+    expired ones (end_expired_sessions, the maintenance loop). Every area's session-end hooks then run for the
     user in the same transaction (rooms freed, called tickets back in the line: "logging out frees the caller's
     room"), except where nobody chose to leave: an expired session, or one a login replaced (`only_if_last`),
     runs them only when it was the user's last live session (docs/security.md, "Account side effects")."""
@@ -75,25 +75,31 @@ async def end_sessions(
     if token_hash is not None:
         ended = await auth.end_session(token_hash, hooks.session_idle_ttl)
         users = [ended.user_id] if ended is not None and (ended.last or not only_if_last) else []
-    elif user_id is not None:
+    else:
+        assert user_id is not None, "end_sessions ends one session or one user's; expired ones: end_expired_sessions"
         await auth.delete_user_sessions(user_id)
         users = [user_id]
-    else:
-        # Nobody waits for the answer here: a user whose hooks fail (savepoint rolled back, logged) must not
-        # keep the other expired sessions alive or their desks held.
-        for user in await auth.delete_expired_sessions(hooks.session_idle_ttl):
-            try:
-                async with conn.transaction():
-                    for hook in hooks.session_end:
-                        await hook(conn, user)
-            except OperationalError:
-                raise
-            except Exception:
-                log.exception("releasing what user %s held when their session expired failed", user)
-        return
     for user in users:
         for hook in hooks.session_end:
             await hook(conn, user)
+
+
+async def end_expired_sessions(conn: AsyncConnection[Any], hooks: AccountHooks, batch_size: int) -> int:
+    """One batch of expired and idle sessions (end_sessions' rules: the hooks run for a user whose last live
+    session this was); returns how many users it touched, 0 when none was due."""
+    ended = await AuthRepository(conn).delete_expired_sessions(hooks.session_idle_ttl, batch_size)
+    for user in (user for user, last in ended if last):
+        # Nobody waits for the answer here: a user whose hooks fail (savepoint rolled back, logged) must not
+        # keep the other expired sessions alive or their desks held.
+        try:
+            async with conn.transaction():
+                for hook in hooks.session_end:
+                    await hook(conn, user)
+        except OperationalError:
+            raise
+        except Exception:
+            log.exception("releasing what user %s held when their session expired failed", user)
+    return len(ended)
 
 
 async def close_account(conn: AsyncConnection[Any], hooks: AccountHooks, user_id: UUID, *, deleting: bool) -> None:

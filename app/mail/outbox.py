@@ -59,8 +59,8 @@ class MailRepository(Repository):
     async def retry_mail(self, mail_id: int) -> bool:
         return await self.fetch_value("retry_mail", id=mail_id) is not None
 
-    async def delete_old_sent_mail(self) -> None:
-        await self.execute("delete_old_sent_mail")
+    async def delete_old_sent_mail(self, batch_size: int) -> int:
+        return await self.execute("delete_old_sent_mail", batch_size=batch_size)
 
 
 async def queue_mail(conn: AsyncConnection[Any], *, to: str, subject: str, body: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -42,8 +43,19 @@ class RealtimeRepository(Repository):
         assert window is not None
         return window
 
-    async def prune_events(self, retention_seconds: int) -> int:
-        return await self.execute("prune_events", retention_seconds=retention_seconds)
+    async def prune_events(
+        self, retention_seconds: int, after_created_at: datetime | None, batch_size: int
+    ) -> tuple[int, datetime | None]:
+        """One batch: how many events past the retention it examined, and the last one's created_at."""
+        row = (
+            await self.fetch_rows(
+                "prune_events",
+                retention_seconds=retention_seconds,
+                after_created_at=after_created_at,
+                batch_size=batch_size,
+            )
+        )[0]
+        return row["examined"], row["last_created_at"]
 
 
 async def publish(conn: AsyncConnection[Any], topic: str, payload: dict[str, Any]) -> int:

@@ -55,6 +55,8 @@ class WebRepository(Repository):
             location=location,
         )
 
-    async def delete_stale_rows(self) -> None:
-        await self.execute("delete_old_rate_limits")
-        await self.execute("delete_old_idempotency_keys")
+    async def delete_old_rate_limits(self, batch_size: int) -> int:
+        return await self.execute("delete_old_rate_limits", batch_size=batch_size)
+
+    async def delete_old_idempotency_keys(self, batch_size: int) -> int:
+        return await self.execute("delete_old_idempotency_keys", batch_size=batch_size)
