@@ -208,3 +208,41 @@ async def test_only_resellers_have_accumulated_cashback(settings: Settings) -> N
         assert_envelope(await client.get("/api/v1/cashback", headers=plain.headers), 404)
         assert_envelope(await client.get("/api/v1/cashback"), 401)
         assert upstream.requests == []
+
+
+async def test_a_keep_alive_upstream_is_called_over_one_connection(settings: Settings) -> None:
+    async with (
+        FakeCashbackApi(credit=77, keep_alive=True) as upstream,
+        app_using(settings, upstream.url, cashback_cache_ttl=0) as client,
+    ):
+        reseller = await new_reseller(client)
+        for _ in range(3):
+            response = await accumulated(client, reseller)
+            assert response.status_code == 200, response.text
+            assert response.json()["credit"] == 77
+        assert len(upstream.requests) == 3
+        assert upstream.connections == 1
+
+
+async def test_a_chunked_answer_is_read(settings: Settings) -> None:
+    async with (
+        FakeCashbackApi(credit=4242, behaviour="chunked") as upstream,
+        app_using(settings, upstream.url) as client,
+    ):
+        response = await accumulated(client, await new_reseller(client))
+        assert response.status_code == 200, response.text
+        assert response.json() == {"credit": 4242, "cpf": response.json()["cpf"]}
+
+
+async def test_a_connection_the_upstream_dropped_while_idle_is_not_an_outage(settings: Settings) -> None:
+    # The upstream closes each connection after its answer without announcing it (an idle timeout): the next call
+    # finds the kept connection dead and must be answered over a new one, not as 503.
+    async with (
+        FakeCashbackApi(credit=5, keep_alive=True, drop_idle=True) as upstream,
+        app_using(settings, upstream.url, cashback_cache_ttl=0) as client,
+    ):
+        reseller = await new_reseller(client)
+        for _ in range(3):
+            response = await accumulated(client, reseller)
+            assert response.status_code == 200, response.text
+        assert upstream.connections >= 3

@@ -71,6 +71,22 @@ async def autocommit_connection(
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The authentication middleware's connection, kept for the rest of a read (keeps_connection) and handed to
+# provide_db: an authenticated read then checks out one connection, not two.
+SHARED_CONNECTION = "app.db_connection"
+# A handler's opt flag: it takes pool connections itself (around a slow upstream call, say) and must not be given
+# one held for the whole request, which would also make it hold two at once.
+OWN_CONNECTIONS = "own_connections"
+
+
+def keeps_connection(scope: Scope) -> bool:
+    """May the connection that authenticated this request stay with it? Reads only (autocommit, like the
+    middleware's), not sockets (a connection per socket for its life), not handlers with OWN_CONNECTIONS."""
+    return (
+        scope["type"] == "http"
+        and scope["method"] in SAFE_METHODS
+        and not scope["route_handler"].opt.get(OWN_CONNECTIONS, False)
+    )
 
 
 async def provide_db(scope: Scope) -> AsyncIterator[AsyncConnection[Any]]:
@@ -80,6 +96,10 @@ async def provide_db(scope: Scope) -> AsyncIterator[AsyncConnection[Any]]:
     read benchmark in docs/performance.md spent a third of its time sending COMMIT)."""
     pool: AsyncConnectionPool[AsyncConnection[Any]] = scope["litestar_app"].state.pool
     if scope.get("method") in SAFE_METHODS:
+        shared = scope.get(SHARED_CONNECTION)
+        if shared is not None:
+            yield shared
+            return
         async with autocommit_connection(pool) as conn:
             yield conn
     else:
