@@ -14,8 +14,9 @@ Plain asyncio (no framework): it reads one HTTP/1.1 request per connection, reco
 - "chunked":        as "success", the body in chunked transfer encoding
 
 `keep_alive` answers several requests per connection (without it every answer says `Connection: close`);
-`drop_idle` then closes each connection right after its answer without saying so, as a server whose idle
-timeout expired does. `connections` counts the connections accepted.
+`drop_idle` then answers one request per connection without saying so, and closes the connection unanswered
+when the next request arrives on it, as a server whose idle timeout expired while the request was on its way.
+`connections` counts the connections accepted.
 
 Connection refused is played by a port nothing listens on (`refused_url()`).
 """
@@ -98,6 +99,8 @@ class FakeCashbackApi:
             await self._serve_one(reader, writer)
             while self.keep_alive and not self.drop_idle:
                 await self._serve_one(reader, writer)
+            if self.drop_idle:
+                await reader.readuntil(b"\r\n\r\n")  # the next request on this connection: closed unanswered
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
