@@ -247,3 +247,16 @@ async def test_a_connection_the_upstream_dropped_while_idle_is_not_an_outage(set
         response = await accumulated(client, reseller)
         assert response.status_code == 200, response.text
         assert response.json()["credit"] == 5
+
+
+async def test_a_reseller_gets_the_credit_with_a_pool_of_one_connection(settings: Settings) -> None:
+    # The route reads the CPF on a connection of its own and returns it before the upstream call: the one
+    # connection that authenticated the request must not be kept for it (it would then wait for a second).
+    async with (
+        FakeCashbackApi(credit=31) as upstream,
+        app_using(settings, upstream.url, db_pool_min=1, db_pool_max=1, db_pool_timeout=5.0) as client,
+    ):
+        reseller = await new_reseller(client)
+        response = await accumulated(client, reseller)
+        assert response.status_code == 200, response.text
+        assert response.json()["credit"] == 31
