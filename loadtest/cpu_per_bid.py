@@ -1,6 +1,7 @@
-"""Where a bid's CPU goes, against the bare `INSERT ...; NOTIFY` transaction of bench_realtime: per accepted bid
-(HTTP, 32 bidders over two `app serve` processes, 50 products) and per bare transaction, the CPU time of the
-app processes, PostgreSQL and this benchmark process (the load client).
+"""Where a bid's CPU goes, against bench_realtime's baseline (the bid's own statements run by a bare client through a
+pool like the app's, BareBids): per accepted bid (HTTP, 32 bidders over two `app serve` processes, 50 products)
+and per accepted bare bid, the CPU time of the app processes, PostgreSQL and this benchmark process (the load
+client, which runs the bare bids itself).
 
     .venv/bin/python -m loadtest.cpu_per_bid [--seconds 6]
 
@@ -9,16 +10,15 @@ The evidence behind docs/performance.md's "bids across products" note.
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from collections.abc import Awaitable, Callable
 
 import httpx
 
-from loadtest.bench_realtime import CONCURRENCY, BareTransactions, bid_throughput, new_product, signup
+from loadtest.bench_realtime import CONCURRENCY, BareBids, bid_throughput, new_product, signup
 from loadtest.cpu_per_request import Times, cpu_times
-from loadtest.harness import fresh_database, start_app
+from loadtest.harness import fresh_database, run_for_seconds, start_app
 
 
 def _with_client(times: Times) -> Times:
@@ -56,10 +56,10 @@ async def main_async(seconds: float) -> None:
                 return (await bid_throughput([s.url for s in servers], bidders, products, seconds))[0]
 
             print(f"accepted bids: {await per_operation(bids)}", flush=True)
-            bare = BareTransactions(database_url)
+            bare = BareBids(database_url, bidders)
             await bare.open()
             try:
-                print(f"bare transactions: {await per_operation(lambda: bare.rate(seconds))}")
+                print(f"the same bids by a bare client: {await per_operation(lambda: bare.rate(products, seconds))}")
             finally:
                 await bare.close()
         finally:
@@ -68,12 +68,7 @@ async def main_async(seconds: float) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=6.0)
-    args = parser.parse_args()
-    import uvloop
-
-    uvloop.run(main_async(args.seconds))
+    run_for_seconds(main_async, __doc__ or "", 6.0)
 
 
 if __name__ == "__main__":

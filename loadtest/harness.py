@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -149,12 +149,15 @@ def wrk(
     threads: int = 1,
     script: str | None = None,
     env: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> WrkResult:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed for this benchmark: apt-get install wrk")
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if script:
         command[1:1] = ["-s", str(ROOT / "loadtest" / script)]
+    for name, value in (headers or {}).items():
+        command[1:1] = ["-H", f"{name}: {value}"]
     output = subprocess.run(
         command, capture_output=True, text=True, env=os.environ | (env or {}), check=True, timeout=seconds + 30
     ).stdout
@@ -205,3 +208,14 @@ def median(values: list[float]) -> float:
     ordered = sorted(values)
     middle = len(ordered) // 2
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def run_for_seconds(main_async: Callable[[float], Awaitable[None]], description: str, default: float) -> None:
+    """The command line of a benchmark whose one option is --seconds: parse it, run `main_async` under uvloop."""
+    import argparse
+
+    import uvloop
+
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=default)
+    uvloop.run(main_async(parser.parse_args().seconds))

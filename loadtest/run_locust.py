@@ -50,16 +50,18 @@ class FakeCashbackApi:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # Keep-alive, like the real API: a client that reuses its connections pays no connect per call.
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-            self.calls += 1
-            body = json.dumps({"statusCode": 200, "body": {"credit": 1000 + self.calls % 997}}).encode()
-            writer.write(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                + f"Content-Length: {len(body)}\r\n\r\n".encode()
-                + body
-            )
-            await writer.drain()
+            while True:
+                await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
+                self.calls += 1
+                body = json.dumps({"statusCode": 200, "body": {"credit": 1000 + self.calls % 997}}).encode()
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                    + body
+                )
+                await writer.drain()
         writer.close()
 
     def _run(self) -> None:

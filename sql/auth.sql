@@ -8,37 +8,38 @@ VALUES (:token_hash, :user_id, :kind, now() + make_interval(secs => :ttl_seconds
 RETURNING expires_at;
 
 -- name: session_principal
--- The users behind live sessions or tokens (:token_hashes: one per request; many when the sockets' rights are
--- re-checked, docs/rules/realtime.md guarantee 7), with role and effective claims (the role's active claims plus the
--- user's own) and the session's hash (the sockets keep it; it is never sent to a client). "Live" is
--- session_is_live() (migration 0012) and an active account. Using a session refreshes its idle timer: those in
--- :touch_hashes get last_seen_at refreshed at most once a minute (or every tenth of the idle timeout, when that is
--- shorter) so a busy client does not write on every request and a client that keeps using its session is never
--- idle-expired.
-WITH live AS (
-    SELECT s.token_hash, s.user_id, s.kind
-    FROM sessions s
-    WHERE s.token_hash = ANY(:token_hashes::bytea[])
-      AND session_is_live(s.kind, s.expires_at, s.last_seen_at, :idle_seconds)
-), touched AS (
-    UPDATE sessions s SET last_seen_at = now()
-    FROM live
-    WHERE s.token_hash = live.token_hash
-      AND s.token_hash = ANY(:touch_hashes::bytea[])
-      AND s.last_seen_at < now() - least(interval '60 seconds', make_interval(secs => :idle_seconds / 10.0))
+-- The caller of a request: the user behind a live session or token (:token_hash), with role and effective claims
+-- and the session's hash (view `principals`, migration 0019_cpu_cost; the hash is never sent to a client). "Live" is
+-- session_is_live() (migration 0012) and an active account, checked on every request: nothing is cached. Using a
+-- session refreshes its idle timer at most once a minute (or every tenth of the idle timeout, when that is
+-- shorter), so a busy client does not write on every request and a client that keeps using its session is never
+-- idle-expired. One indexed look-up (sessions_pkey), with one scalar parameter: the cheapest form for the path
+-- every authenticated request takes (docs/performance.md, "Cost of authentication").
+WITH touched AS (
+    UPDATE sessions SET last_seen_at = now()
+    WHERE token_hash = :token_hash
+      AND session_is_live(kind, expires_at, last_seen_at, :idle_seconds)
+      AND last_seen_at < now() - least(interval '60 seconds', make_interval(secs => :idle_seconds / 10.0))
 )
-SELECT u.id, u.email, u.name, u.role_id, r.description AS role_description, live.kind AS session_kind,
-       ARRAY(
-           SELECT c.description FROM role_claims rc JOIN claims c ON c.id = rc.claim_id
-           WHERE rc.role_id = u.role_id AND c.active
-           UNION
-           SELECT c.description FROM user_claims uc JOIN claims c ON c.id = uc.claim_id
-           WHERE uc.user_id = u.id AND c.active
-       ) AS claims,
-       live.token_hash AS session_hash
-FROM live
-JOIN users u ON u.id = live.user_id AND u.active
-JOIN roles r ON r.id = u.role_id;
+SELECT id, email, name, role_id, role_description, session_kind, claims, session_hash
+FROM principals
+WHERE session_hash = :token_hash
+  AND session_is_live(session_kind, expires_at, last_seen_at, :idle_seconds);
+
+-- name: live_principals
+-- Of the sessions :token_hashes (the sockets' rights re-check, docs/rules/realtime.md guarantee 7), the live ones
+-- with their principal now, as session_principal; those in :touch_hashes are in use and get their idle timer
+-- refreshed the same way.
+WITH touched AS (
+    UPDATE sessions SET last_seen_at = now()
+    WHERE token_hash = ANY(:touch_hashes::bytea[])
+      AND session_is_live(kind, expires_at, last_seen_at, :idle_seconds)
+      AND last_seen_at < now() - least(interval '60 seconds', make_interval(secs => :idle_seconds / 10.0))
+)
+SELECT id, email, name, role_id, role_description, session_kind, claims, session_hash
+FROM principals
+WHERE session_hash = ANY(:token_hashes::bytea[])
+  AND session_is_live(session_kind, expires_at, last_seen_at, :idle_seconds);
 
 -- name: end_session
 -- Logout, revocation, a login replacing the browser's session: deletes one session and says whose it was and

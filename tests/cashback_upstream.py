@@ -11,6 +11,12 @@ Plain asyncio (no framework): it reads one HTTP/1.1 request per connection, reco
 - "garbage":        200 with a body that is not JSON
 - "oversized":      200 declaring (and sending) a 16 MiB body
 - "endless":        200 without a length, sending until the client hangs up (`sent_bytes` counts the body)
+- "chunked":        as "success", the body in chunked transfer encoding
+
+`keep_alive` answers several requests per connection (without it every answer says `Connection: close`);
+`drop_idle` then answers one request per connection without saying so, and closes the connection unanswered
+when the next request arrives on it, as a server whose idle timeout expired while the request was on its way.
+`connections` counts the connections accepted.
 
 Connection refused is played by a port nothing listens on (`refused_url()`).
 """
@@ -50,6 +56,9 @@ class FakeCashbackApi:
     script: list[str] = field(default_factory=list)
     requests: list[RecordedRequest] = field(default_factory=list)
     sent_bytes: int = 0
+    keep_alive: bool = False
+    drop_idle: bool = False
+    connections: int = 0
     port: int = 0
     _server: asyncio.Server | None = None
     _handlers: set[asyncio.Task[None]] = field(default_factory=set)
@@ -85,8 +94,13 @@ class FakeCashbackApi:
         task = asyncio.current_task()
         assert task is not None
         self._handlers.add(task)
+        self.connections += 1
         try:
             await self._serve_one(reader, writer)
+            while self.keep_alive and not self.drop_idle:
+                await self._serve_one(reader, writer)
+            if self.drop_idle:
+                await reader.readuntil(b"\r\n\r\n")  # the next request on this connection: closed unanswered
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
@@ -118,6 +132,12 @@ class FakeCashbackApi:
             status, body = 500, "<html><body>Internal Server Error</body></html>"
         elif behaviour == "garbage":
             status, body = 200, "<html>definitely not json"
+        elif behaviour == "chunked":
+            payload = json.dumps({"statusCode": 200, "body": {"credit": self.credit}}).encode()
+            chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (payload[:7], payload[7:]))
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n")
+            await writer.drain()
+            return
         elif behaviour in ("oversized", "endless"):
             await self._send_huge(writer, endless=behaviour == "endless")
             return
@@ -125,9 +145,10 @@ class FakeCashbackApi:
             raise ValueError(f"unknown behaviour {behaviour!r}")
         payload = body.encode()
         reason = {200: "OK", 500: "Internal Server Error"}[status]
+        connection = "" if self.keep_alive else "Connection: close\r\n"
         writer.write(
             f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
-            f"Connection: close\r\n\r\n".encode()
+            f"{connection}\r\n".encode()
             + payload
         )
         await writer.drain()

@@ -208,3 +208,55 @@ async def test_only_resellers_have_accumulated_cashback(settings: Settings) -> N
         assert_envelope(await client.get("/api/v1/cashback", headers=plain.headers), 404)
         assert_envelope(await client.get("/api/v1/cashback"), 401)
         assert upstream.requests == []
+
+
+async def test_a_keep_alive_upstream_is_called_over_one_connection(settings: Settings) -> None:
+    async with (
+        FakeCashbackApi(credit=77, keep_alive=True) as upstream,
+        app_using(settings, upstream.url, cashback_cache_ttl=0) as client,
+    ):
+        reseller = await new_reseller(client)
+        for _ in range(3):
+            response = await accumulated(client, reseller)
+            assert response.status_code == 200, response.text
+            assert response.json()["credit"] == 77
+        assert len(upstream.requests) == 3
+        assert upstream.connections == 1
+
+
+async def test_a_chunked_answer_is_read(settings: Settings) -> None:
+    async with (
+        FakeCashbackApi(credit=4242, behaviour="chunked") as upstream,
+        app_using(settings, upstream.url) as client,
+    ):
+        response = await accumulated(client, await new_reseller(client))
+        assert response.status_code == 200, response.text
+        assert response.json() == {"credit": 4242, "cpf": response.json()["cpf"]}
+
+
+async def test_a_connection_the_upstream_dropped_while_idle_is_not_an_outage(settings: Settings) -> None:
+    # The upstream closes each kept connection when the next request arrives on it, unanswered (its idle timeout
+    # expired meanwhile). Sending again on a new connection is not the one retry: here that retry is still
+    # needed for a 5xx, and the call succeeds.
+    async with (
+        FakeCashbackApi(credit=5, keep_alive=True, drop_idle=True, script=["success", "server_error"]) as upstream,
+        app_using(settings, upstream.url, cashback_cache_ttl=0) as client,
+    ):
+        reseller = await new_reseller(client)
+        assert (await accumulated(client, reseller)).status_code == 200
+        response = await accumulated(client, reseller)
+        assert response.status_code == 200, response.text
+        assert response.json()["credit"] == 5
+
+
+async def test_a_reseller_gets_the_credit_with_a_pool_of_one_connection(settings: Settings) -> None:
+    # The route reads the CPF on a connection of its own and returns it before the upstream call: the one
+    # connection that authenticated the request must not be kept for it (it would then wait for a second).
+    async with (
+        FakeCashbackApi(credit=31) as upstream,
+        app_using(settings, upstream.url, db_pool_min=1, db_pool_max=1, db_pool_timeout=5.0) as client,
+    ):
+        reseller = await new_reseller(client)
+        response = await accumulated(client, reseller)
+        assert response.status_code == 200, response.text
+        assert response.json()["credit"] == 31

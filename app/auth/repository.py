@@ -41,20 +41,14 @@ class AuthRepository(Repository):
 
     async def session_principal(self, token_hash: bytes, idle_seconds: int) -> Principal | None:
         """The caller of a request (its use refreshes the session's idle timer)."""
-        return await self.fetch_one(
-            "session_principal",
-            Principal,
-            token_hashes=[token_hash],
-            touch_hashes=[token_hash],
-            idle_seconds=idle_seconds,
-        )
+        return await self.fetch_one("session_principal", Principal, token_hash=token_hash, idle_seconds=idle_seconds)
 
     async def live_principals(
         self, token_hashes: list[bytes], touch_hashes: list[bytes], idle_seconds: int
     ) -> list[Principal]:
         """Of these sessions, the live ones with their principal now; those in `touch_hashes` are in use."""
         return await self.fetch_all(
-            "session_principal",
+            "live_principals",
             Principal,
             token_hashes=token_hashes,
             touch_hashes=touch_hashes,

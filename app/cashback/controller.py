@@ -27,6 +27,7 @@ from app.cashback.schemas import (
 )
 from app.cashback.upstream import CashbackApi
 from app.config import Settings
+from app.db.pool import OWN_CONNECTIONS, autocommit_connection
 from app.security import Passwords
 from app.users.repository import UsersRepository
 from app.users.service import EMAIL_TAKEN, create_account
@@ -314,13 +315,17 @@ class CashbackController(Controller):
     tags = ["cashback"]
     guards = [login_required]
 
-    @get("/", summary="The caller's accumulated cashback, from the external cashback API")
+    @get(
+        "/",
+        summary="The caller's accumulated cashback, from the external cashback API",
+        opt={OWN_CONNECTIONS: True},
+    )
     @refuses(NOT_A_RESELLER, *CashbackApi.REFUSALS)
     async def accumulated(
         self, request: Request[Any, Any, Any], caller: NamedDependency[Principal]
     ) -> AccumulatedCashback:
         # A short-lived connection, returned before the upstream call: a slow upstream must not hold the pool.
-        async with request.app.state.pool.connection() as conn:
+        async with autocommit_connection(request.app.state.pool) as conn:
             cpf = await _own_cpf(CashbackRepository(conn), caller)
         if cpf is None:
             raise not_found("You are not a reseller")

@@ -1,8 +1,9 @@
 """The external accumulated-cashback API: `GET {CASHBACK_API_URL}/v1/cashback?cpf=<11 digits>` with the header
 `token: {CASHBACK_API_TOKEN}`.
 
-One `httpx.AsyncClient` per app (created at start-up, closed at shutdown: see area.py). Each call has one overall
-deadline (CASHBACK_API_TIMEOUT, default 2 s) that covers every attempt. Failures are mapped to these codes:
+One keep-alive client (app/cashback/http1.py) per app (created at start-up, closed at shutdown: see area.py).
+Each call has one overall deadline (CASHBACK_API_TIMEOUT, default 2 s) that covers every attempt. Failures are
+mapped to these codes:
 
 | upstream                                                           | answer                               |
 |--------------------------------------------------------------------|--------------------------------------|
@@ -31,11 +32,12 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
-import httpx
 import msgspec
 
 from app import tracing
+from app.cashback.http1 import BodyTooLarge, Http1Client
 from app.config import Settings
 from app.web.errors import AppError, FieldError, Refusal
 
@@ -116,20 +118,16 @@ class CashbackApi:
         Refusal(504, "the cashback service did not answer in time"),
     )
 
-    def __init__(self, settings: Settings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.base_url = settings.cashback_api_url.rstrip("/")
         self.token = settings.cashback_api_token
         self.timeout = settings.cashback_api_timeout
         self.cache_ttl = settings.cashback_cache_ttl
         self.breaker = CircuitBreaker(settings.cashback_breaker_threshold, settings.cashback_breaker_cooldown)
         self._cache: OrderedDict[str, tuple[float, int]] = OrderedDict()
-        # Timeouts are enforced by the overall deadline below; httpx's own per-phase ones are a backstop.
-        self.http = httpx.AsyncClient(
-            timeout=httpx.Timeout(self.timeout),
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
-            transport=transport,
-            follow_redirects=False,
-        )
+        # The deadline below is the only timeout; the client has none of its own (app/cashback/http1.py).
+        self.http = Http1Client(self.base_url, max_idle=10)
+        self._headers = {"token": self.token, "Accept-Encoding": "identity"}
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -187,8 +185,7 @@ class CashbackApi:
         if tracing.tracer is None:
             return await self._call_with_retry(cpf)
         # The CPF is personal data: the span names the endpoint, never the query.
-        host = httpx.URL(self.base_url).host
-        attributes = {"http.request.method": "GET", "server.address": host, "url.template": "/v1/cashback"}
+        attributes = {"http.request.method": "GET", "server.address": self.http.host, "url.template": "/v1/cashback"}
         with tracing.span("cashback.upstream", "client", attributes):
             return await self._call_with_retry(cpf)
 
@@ -208,37 +205,25 @@ class CashbackApi:
 
     async def _attempt(self, cpf: str) -> int:
         # identity: a compressed body could expand past the bound inside one chunk.
-        headers = {"token": self.token, "Accept-Encoding": "identity"}
-        tracing.inject(headers)  # the upstream may continue our trace (W3C traceparent)
+        headers = self._headers
+        if tracing.tracer is not None:  # the upstream may continue our trace (W3C traceparent)
+            headers = dict(headers)
+            tracing.inject(headers)
         try:
-            async with self.http.stream(
-                "GET", f"{self.base_url}/v1/cashback", params={"cpf": cpf}, headers=headers
-            ) as response:
-                tracing.set_attribute("http.response.status_code", response.status_code)
-                if response.status_code >= 500:
-                    raise _Retryable(f"HTTP {response.status_code}")
-                if response.status_code != 200:
-                    raise AppError(502, f"The cashback service answered HTTP {response.status_code}")
-                content = await _read_bounded(response)
-        except httpx.TimeoutException:
-            raise TimeoutError from None
-        except httpx.TransportError as exc:  # refused, reset, DNS...
+            status, content = await self.http.get(
+                f"/v1/cashback?{urlencode({'cpf': cpf})}", headers, max_body=MAX_BODY_BYTES
+            )
+        except BodyTooLarge as exc:
+            size = f"an oversized body of {exc.declared} bytes" if exc.declared else "an oversized body"
+            raise _Garbage(f"{size} (over {MAX_BODY_BYTES} bytes)") from None
+        except OSError as exc:  # refused, reset, closed mid-answer, unparsable, DNS...
             raise _Retryable(type(exc).__name__) from None
+        tracing.set_attribute("http.response.status_code", status)
+        if status >= 500:
+            raise _Retryable(f"HTTP {status}")
+        if status != 200:
+            raise AppError(502, f"The cashback service answered HTTP {status}")
         return _parse(content)
-
-
-async def _read_bounded(response: httpx.Response) -> bytes:
-    """The body, or _Garbage as soon as it is known to exceed MAX_BODY_BYTES (the rest is never read: leaving
-    the stream closes the connection)."""
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise _Garbage(f"an oversized body of {declared} bytes")
-    body = bytearray()
-    async for chunk in response.aiter_raw():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise _Garbage(f"an oversized body (over {MAX_BODY_BYTES} bytes)")
-    return bytes(body)
 
 
 class _Garbage(Exception):

@@ -72,15 +72,67 @@ async def autocommit_connection(
 
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The authentication middleware's connection (a LentConnection), kept for the rest of a read (keeps_connection)
+# and handed to provide_db: an authenticated read then checks out one connection, not two.
+SHARED_CONNECTION = "app.db_connection"
+# A handler's opt flag: it takes pool connections itself (around a slow upstream call, say) and must not be given
+# one held for the whole request, which would also make it hold two at once.
+OWN_CONNECTIONS = "own_connections"
+
+
+class LentConnection:
+    """A pooled connection in autocommit mode that whoever is done with it first gives back: provide_db when the
+    handler's dependencies are cleaned up, else the middleware when the response starts (or the request fails).
+    Never kept while a response is being sent: a client that reads slowly must not hold the pool."""
+
+    __slots__ = ("conn", "pool", "released")
+
+    def __init__(self, pool: AsyncConnectionPool[AsyncConnection[Any]], conn: AsyncConnection[Any]) -> None:
+        self.pool = pool
+        self.conn = conn
+        self.released = False
+
+    @classmethod
+    async def borrow(cls, pool: AsyncConnectionPool[AsyncConnection[Any]]) -> LentConnection:
+        conn = await pool.getconn()
+        try:
+            await conn.set_autocommit(True)
+        except BaseException:
+            await pool.putconn(conn)
+            raise
+        return cls(pool, conn)
+
+    async def release(self) -> None:
+        if not self.released:
+            self.released = True
+            await self.pool.putconn(self.conn)
+
+
+def keeps_connection(scope: Scope) -> bool:
+    """May the connection that authenticated this request stay with it? Reads only (autocommit, like the
+    middleware's), not sockets (a connection per socket for its life), not handlers with OWN_CONNECTIONS."""
+    return (
+        scope["type"] == "http"
+        and scope["method"] in SAFE_METHODS
+        and not scope["route_handler"].opt.get(OWN_CONNECTIONS, False)
+    )
 
 
 async def provide_db(scope: Scope) -> AsyncIterator[AsyncConnection[Any]]:
     """The request's connection. Unsafe methods get one transaction per request: committed when the handler
     returns, rolled back when it raises (Litestar throws the handler's exception into this generator). Reads
     (GET, HEAD) run in autocommit: they change nothing, and it saves two round trips per request (the one-row
-    read benchmark in docs/performance.md spent a third of its time sending COMMIT)."""
+    read benchmark in docs/performance.md spent a third of its time sending COMMIT). Litestar cleans dependencies
+    up before it sends the response, so the connection is back in the pool by then."""
     pool: AsyncConnectionPool[AsyncConnection[Any]] = scope["litestar_app"].state.pool
     if scope.get("method") in SAFE_METHODS:
+        lent: LentConnection | None = scope.get(SHARED_CONNECTION)
+        if lent is not None and not lent.released:
+            try:
+                yield lent.conn
+            finally:
+                await lent.release()
+            return
         async with autocommit_connection(pool) as conn:
             yield conn
     else:

@@ -11,6 +11,7 @@ from litestar import Request, get
 from litestar.response import Redirect
 
 from app.db.migrations import known_migration_ids
+from app.db.pool import OWN_CONNECTIONS
 from app.web.errors import Refusal, refuses, service_unavailable
 from app.web.repository import WebRepository
 
@@ -36,7 +37,12 @@ async def health() -> Health:
     return Health(status="ok")
 
 
-@get("/ready", tags=["operations"], summary="The database answers and its migrations are current")
+@get(
+    "/ready",
+    tags=["operations"],
+    summary="The database answers and its migrations are current",
+    opt={OWN_CONNECTIONS: True},
+)
 @refuses(Refusal(503, "the database is unreachable, or its migrations are not current"))
 async def ready(request: Request[Any, Any, Any]) -> Readiness:
     pool = request.app.state.pool

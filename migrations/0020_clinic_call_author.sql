@@ -1,7 +1,7 @@
 -- Who announced each call and recall (docs/rules/clinic.md, "Statistics": calls per attendant). The step's
 -- attendant is not enough: a recall may be pressed by another desk, and a ticket requeued after a logout loses
 -- its attendant while its calls stay in the TV's history.
--- depends: 0017_publish_event
+-- depends: 0019_cpu_cost
 
 ALTER TABLE calls ADD COLUMN called_by uuid REFERENCES users (id) ON DELETE SET NULL;
 
