@@ -20,6 +20,7 @@ from psycopg import AsyncConnection
 from app.auth.claims import MANAGE_CLINICS
 from app.auth.principal import NOT_LOGGED_IN, Principal
 from app.clinic.repository import ClinicRepository
+from app.clinic.stats_repository import provide_clinic_stats
 from app.web.errors import Refusal, forbidden, not_found, refuses
 
 CLINIC_NOT_FOUND = "Clinic not found"
@@ -110,6 +111,7 @@ async def provide_admin_access(
 
 CLINIC_DEPENDENCIES = {
     "clinics": Provide(provide_clinics, sync_to_thread=False),
+    "clinic_stats": Provide(provide_clinic_stats, sync_to_thread=False),
     "clinic_access": Provide(provide_clinic_access),
     "staff_access": Provide(provide_staff_access),
     "admin_access": Provide(provide_admin_access),

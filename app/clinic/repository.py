@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -31,7 +31,6 @@ from app.clinic.schemas import (
     TicketStatus,
     WaitingStep,
 )
-from app.clinic.stats_schemas import AttendantStats, DayCount, LiveStats, ServiceStats, TimeStats
 from app.db.sql import Repository
 
 
@@ -90,9 +89,13 @@ class ClinicRepository(Repository):
     async def room_view(self, clinic_id: int, room_id: int) -> RoomOut | None:
         return await self.fetch_one("room_view", RoomOut, clinic_id=clinic_id, room_id=room_id)
 
-    async def create_room(self, clinic_id: int, name: str, **route: str | None) -> int | None:
-        """`route`: route_text and direction, both None for none of the room's own."""
-        return await self.fetch_value("create_room", clinic_id=clinic_id, name=name, **route)
+    async def create_room(
+        self, clinic_id: int, name: str, route_text: str | None = None, direction: str | None = None
+    ) -> int | None:
+        """A room without route_text and direction shows its services' routes on the TV."""
+        return await self.fetch_value(
+            "create_room", clinic_id=clinic_id, name=name, route_text=route_text, direction=direction
+        )
 
     async def update_room(self, clinic_id: int, room_id: int, name: str | None, **route: object) -> int | None:
         """`route`: set_route (False keeps the room's), route_text and direction."""
@@ -313,36 +316,11 @@ class ClinicRepository(Repository):
     async def record_call(self, step_id: int, recall: bool, seq: int, called_by: UUID) -> None:
         await self.execute("record_call", step_id=step_id, recall=recall, seq=seq, called_by=called_by)
 
-    # Display and statistics ---------------------------------------------------------------------------------
+    # Display ---------------------------------------------------------------------------------
 
     async def display_snapshot(self, clinic_id: int, topic: str, service_ids: list[int] | None) -> DisplayOut:
         row = await self.fetch_one(
             "display_snapshot", DisplayOut, clinic_id=clinic_id, topic=topic, service_ids=service_ids
         )
-        assert row is not None
-        return row
-
-    async def stats_per_day(self, clinic_id: int, date_from: date, date_to: date) -> list[DayCount]:
-        return await self.fetch_all(
-            "stats_per_day", DayCount, clinic_id=clinic_id, date_from=date_from, date_to=date_to
-        )
-
-    async def stats_per_service(self, clinic_id: int, date_from: date, date_to: date) -> list[ServiceStats]:
-        return await self.fetch_all(
-            "stats_per_service", ServiceStats, clinic_id=clinic_id, date_from=date_from, date_to=date_to
-        )
-
-    async def stats_per_attendant(self, clinic_id: int, date_from: date, date_to: date) -> list[AttendantStats]:
-        return await self.fetch_all(
-            "stats_per_attendant", AttendantStats, clinic_id=clinic_id, date_from=date_from, date_to=date_to
-        )
-
-    async def stats_now(self, clinic_id: int) -> LiveStats:
-        row = await self.fetch_one("stats_now", LiveStats, clinic_id=clinic_id)
-        assert row is not None
-        return row
-
-    async def stats_times(self, clinic_id: int, date_from: date, date_to: date) -> TimeStats:
-        row = await self.fetch_one("stats_times", TimeStats, clinic_id=clinic_id, date_from=date_from, date_to=date_to)
         assert row is not None
         return row

@@ -20,6 +20,7 @@ from app.clinic.events import display_topic
 from app.clinic.repository import ClinicRepository
 from app.clinic.schemas import CreateTicket, DisplayOut, TicketIssued, TicketStatus, WaitingStep
 from app.clinic.service_ids import parse_service_filter
+from app.clinic.stats_repository import StatsRepository
 from app.clinic.stats_schemas import StatsOut
 from app.config import Settings
 from app.web.errors import invalid_field, not_found, refuses
@@ -101,7 +102,7 @@ class TicketsController(Controller):
     async def stats(
         self,
         admin_access: NamedDependency[StaffAccess],
-        clinics: NamedDependency[ClinicRepository],
+        clinic_stats: NamedDependency[StatsRepository],
         date_from: Annotated[
             date | None, QueryParameter(name="from", description="YYYY-MM-DD; default: today in the clinic's zone")
         ] = None,
@@ -121,9 +122,9 @@ class TicketsController(Controller):
             date_from=date_from,
             date_to=date_to,
             timezone=admin_access.timezone,
-            per_day=await clinics.stats_per_day(clinic_id, date_from, date_to),
-            per_service=await clinics.stats_per_service(clinic_id, date_from, date_to),
-            per_attendant=await clinics.stats_per_attendant(clinic_id, date_from, date_to),
-            times=await clinics.stats_times(clinic_id, date_from, date_to),
-            live=await clinics.stats_now(clinic_id),
+            per_day=await clinic_stats.stats_per_day(clinic_id, date_from, date_to),
+            per_service=await clinic_stats.stats_per_service(clinic_id, date_from, date_to),
+            per_attendant=await clinic_stats.stats_per_attendant(clinic_id, date_from, date_to),
+            times=await clinic_stats.stats_times(clinic_id, date_from, date_to),
+            live=await clinic_stats.stats_now(clinic_id),
         )
