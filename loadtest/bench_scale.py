@@ -177,10 +177,13 @@ def _statement_args(s: Shape) -> dict[str, Callable[[], dict[str, Any]]]:
             "public_token": hashlib.md5(f"ticket{s.step(s.clinic())}".encode()).hexdigest()
         },
         "clinic.sql:step_view": lambda: {"clinic_id": (c := s.clinic()), "step_id": s.step(c)},
+        "clinic.sql:queue_step": lambda: {"clinic_id": (c := s.clinic()), "step_id": s.step(c)},
+        "clinic.sql:room_list": clinic_args(),
         "clinic.sql:stats_per_day": stats,
         "clinic.sql:stats_per_service": stats,
         "clinic.sql:stats_per_attendant": stats,
         "clinic.sql:stats_times": stats,
+        "clinic.sql:stats_now": clinic_args(),
         "mail.sql:lease_due_mail": lambda: {"lease_seconds": 60, "batch_size": 20},
         "mail.sql:failed_mail": dict,
         "auctions.sql:lock_due_auctions": lambda: {"skip": [], "limit": 20},
