@@ -39,6 +39,10 @@ WHERE p.id = :product_id;
 -- name: product_exists
 SELECT EXISTS (SELECT 1 FROM products WHERE id = :product_id) AS found;
 
+-- name: product_seller
+-- Whether a logged-in reader of a bid history sells the product (they then read the bidders' ids).
+SELECT seller_id FROM products WHERE id = :product_id;
+
 -- name: list_products
 -- Products newest first, optionally of one status, keyset-paginated on (created_at, id); fetches :limit + 1.
 SELECT p.id, p.seller_id, p.product_name, p.description, p.baseprice, p.min_increment,
