@@ -101,7 +101,7 @@ class ProductsController(Controller):
         after = decode_cursor(cursor, (datetime, UUID))
         rows = await auctions.list_products(status=status, after=after, limit=limit)  # type: ignore[arg-type]
         viewer = _viewer(maybe_caller)
-        rows = [privacy.summary_for(viewer, row) for row in rows]
+        rows = [privacy.product_for(viewer, row) for row in rows]
         return page_of(rows, limit, lambda p: (p.created_at.isoformat(), str(p.id)))
 
     @get("/{product_id:uuid}", summary="One auction: current bid and bidder, end, status, winner")

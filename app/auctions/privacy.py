@@ -9,7 +9,7 @@ One rule (`shown`) for every place an id leaves the server: the REST bodies here
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -19,6 +19,8 @@ from app.auctions.schemas import BidOut, ProductOut, ProductSummary
 # The fields of a socket message that hold a bidder's user id. An event names one bidder at most (kind 4 the
 # bidder, kind 5 the winner, kind 8 the new leader twice), so a viewer reads all of them or none.
 ID_FIELDS = ("user_id", "current_bidder_id", "winner_id")
+
+Product = TypeVar("Product", ProductOut, ProductSummary)
 
 
 def shown(viewer: UUID | None, bidder: UUID | None, seller: UUID | None) -> bool:
@@ -30,15 +32,8 @@ def _id_for(viewer: UUID | None, bidder: UUID | None, seller: UUID) -> UUID | No
     return bidder if shown(viewer, bidder, seller) else None
 
 
-def product_for(viewer: UUID | None, product: ProductOut) -> ProductOut:
-    return msgspec.structs.replace(
-        product,
-        current_bidder_id=_id_for(viewer, product.current_bidder_id, product.seller_id),
-        winner_id=_id_for(viewer, product.winner_id, product.seller_id),
-    )
-
-
-def summary_for(viewer: UUID | None, product: ProductSummary) -> ProductSummary:
+def product_for(viewer: UUID | None, product: Product) -> Product:
+    """One product (`GET …/{id}`, the socket's kind 6) or a row of the list, as `viewer` reads it."""
     return msgspec.structs.replace(
         product,
         current_bidder_id=_id_for(viewer, product.current_bidder_id, product.seller_id),
