@@ -39,6 +39,10 @@ WHERE p.id = :product_id;
 -- name: product_exists
 SELECT EXISTS (SELECT 1 FROM products WHERE id = :product_id) AS found;
 
+-- name: product_seller
+-- Whether a logged-in reader of a bid history sells the product (they then read the bidders' ids).
+SELECT seller_id FROM products WHERE id = :product_id;
+
 -- name: list_products
 -- Products newest first, keyset-paginated on (created_at, id) after (:after_created_at, :after_id) (NULL: the
 -- first page); fetches :limit + 1. One status: list_products_by_status. The missing cursor is written as the

@@ -135,9 +135,9 @@ async def test_bids_follow_the_minimum_and_the_history_is_newest_first(client: h
     third = await http_bid(client, ana, product_id, 120.5)
     assert third.status_code == 201, third.text
 
-    product = (await client.get(f"/api/v1/products/{product_id}")).json()
+    product = (await client.get(f"/api/v1/products/{product_id}", headers=ana.headers)).json()
     assert amount(product["current_bid"]) == amount("120.50")
-    assert product["current_bidder_id"] == ana.id
+    assert (product["current_bidder_id"], product["current_bidder"]) == (ana.id, 1)
     assert product["bid_count"] == 3
     assert product["bidder_count"] == 2
     assert amount(product["minimum_bid"]) == amount("125.50")
@@ -179,7 +179,7 @@ async def test_bid_on_a_closed_auction_is_409(client: httpx.AsyncClient, user) -
     late = await http_bid(client, bidder, product_id, 50)
     body = assert_envelope(late, 409)
     assert body["extra"] == [{"key": "status", "message": "closed"}]
-    product = (await client.get(f"/api/v1/products/{product_id}")).json()
+    product = (await client.get(f"/api/v1/products/{product_id}", headers=user.headers)).json()  # the seller
     assert product["winner_id"] == bidder.id
     assert amount(product["winning_bid"]) == amount(10)
     assert product["bid_count"] == 1

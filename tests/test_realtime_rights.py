@@ -137,7 +137,7 @@ async def test_a_socket_can_no_longer_bid_once_its_session_ends(
             assert (await http_bid(client, rival, product_id, 40)).status_code == 201
             await watcher.wait_for(lambda m: any(x.get("kind") == 4 and x.get("amount") == 40 for x in m), timeout=5)
             assert watcher.closed is None
-            product = (await client.get(f"/api/v1/products/{product_id}")).json()
+            product = (await client.get(f"/api/v1/products/{product_id}", headers=rival.headers)).json()
             assert product["current_bidder_id"] == rival.id
             # A closed account's bids leave the auction (docs/security.md, "Account side effects").
             assert product["bid_count"] == (2 if ending in ("deactivated", "deleted") else 3)

@@ -14,7 +14,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from psycopg import AsyncConnection
 
-from app.auctions import service
+from app.auctions import privacy, service
 from app.auctions.repository import AuctionsRepository
 from app.auctions.schemas import (
     BidOut,
@@ -35,6 +35,10 @@ from app.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from app.web.responses import AppResponse
 
 PAGE_FILE = PROJECT_ROOT / "app" / "static" / "auctions" / "auction.html"
+
+
+def _viewer(caller: Principal | None) -> UUID | None:
+    return caller.id if caller is not None else None
 
 
 def provide_auctions(db: NamedDependency[AsyncConnection[Any]]) -> AuctionsRepository:
@@ -90,28 +94,35 @@ class ProductsController(Controller):
     async def list_products(
         self,
         auctions: NamedDependency[AuctionsRepository],
+        maybe_caller: NamedDependency[Principal | None],
         limit: Limit = 50,
         cursor: Cursor = None,
         status: Annotated[Status | None, QueryParameter(description="open, closed or cancelled")] = None,
     ) -> Page[ProductSummary]:
         after = decode_cursor(cursor, (datetime, UUID))
         rows = await auctions.list_products(status=status, after=after, limit=limit)  # type: ignore[arg-type]
+        viewer = _viewer(maybe_caller)
+        rows = [privacy.product_for(viewer, row) for row in rows]
         return page_of(rows, limit, lambda p: (p.created_at.isoformat(), str(p.id)))
 
     @get("/{product_id:uuid}", summary="One auction: current bid and bidder, end, status, winner")
     async def get_product(
-        self, product_id: FromPath[UUID], auctions: NamedDependency[AuctionsRepository]
+        self,
+        product_id: FromPath[UUID],
+        auctions: NamedDependency[AuctionsRepository],
+        maybe_caller: NamedDependency[Principal | None],
     ) -> ProductOut:
         product = await auctions.product_view(product_id)
         if product is None:
             raise not_found("Product not found")
-        return product
+        return privacy.product_for(_viewer(maybe_caller), product)
 
     @get("/{product_id:uuid}/bids", summary="Bid history, newest first")
     async def list_bids(
         self,
         product_id: FromPath[UUID],
         auctions: NamedDependency[AuctionsRepository],
+        maybe_caller: NamedDependency[Principal | None],
         limit: Limit = 50,
         cursor: Cursor = None,
     ) -> Page[BidOut]:
@@ -119,6 +130,12 @@ class ProductsController(Controller):
         rows = await auctions.list_bids(product_id, after=after, limit=limit)  # type: ignore[arg-type]
         if not rows and after is None and not await auctions.product_exists(product_id):
             raise not_found("Product not found")
+        viewer = _viewer(maybe_caller)
+        seller = None
+        # Only a logged-in reader of others' bids needs to know whether they sell the product.
+        if viewer is not None and any(bid.bidder_id != viewer for bid in rows):
+            seller = await auctions.product_seller(product_id)
+        rows = [privacy.bid_for(viewer, bid, seller) for bid in rows]
         return page_of(rows, limit, lambda b: (b.created_at.isoformat(), b.id))
 
     @delete(

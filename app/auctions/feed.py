@@ -24,7 +24,7 @@ import msgspec
 from litestar import WebSocket, websocket
 from psycopg import AsyncConnection
 
-from app.auctions import wire
+from app.auctions import privacy, wire
 from app.auctions.repository import AuctionsRepository
 from app.auctions.schemas import ProductOut
 from app.auctions.service import SESSION_ENDED, place_bid, topic_of
@@ -40,25 +40,43 @@ SOCKET_PATH = "/api/v1/products/ws/subscribe/{product_id:str}"
 
 _encode = msgspec.json.Encoder(decimal_format="number").encode
 
-# Most sockets see an event exactly alike: encode it once for all of them (keyed by topic and seq).
+
+class _Frames:
+    """One event encoded for every socket of the process: `public` for anyone, `named` (with the bidder's user
+    id) for the sockets of that bidder and of the seller, encoded when one of them first needs it. *Why:* at most
+    two encodings per event, whatever the number of sockets, and no JSON encoding per socket."""
+
+    __slots__ = ("message", "named_text", "public", "subject")
+
+    def __init__(self, event: Event) -> None:
+        self.message = wire.render_event(event.payload, event.seq, "")
+        self.subject = privacy.subject_of(self.message)
+        self.public = _encode(privacy.anonymised(self.message)).decode()
+        self.named_text: str | None = None
+
+    def named(self) -> str:
+        if self.named_text is None:
+            self.named_text = _encode(self.message).decode()
+        return self.named_text
+
+
+# Keyed by topic and seq; bounded, the oldest events go first.
 _SHARED_LIMIT = 2048
-_shared: OrderedDict[tuple[str, int], str] = OrderedDict()
+_shared: OrderedDict[tuple[str, int], _Frames] = OrderedDict()
 
 
-def _render(event: Event, subscription_id: str) -> dict[str, Any] | str:
-    if event.payload.get("origin") == subscription_id:
-        return wire.render_event(event.payload, event.seq, subscription_id)  # this socket's own bid: kind 1
+def _frames(event: Event) -> _Frames:
     key = (event.topic, event.seq)
-    text = _shared.get(key)
-    if text is None:
-        text = _encode(wire.render_event(event.payload, event.seq, subscription_id)).decode()
-        _shared[key] = text
+    frames = _shared.get(key)
+    if frames is None:
+        frames = _shared[key] = _Frames(event)
         if len(_shared) > _SHARED_LIMIT:
             _shared.popitem(last=False)
-    return text
+    return frames
 
 
 def snapshot_message(product: ProductOut) -> dict[str, Any]:
+    """Kind 6 of `product` as a reader sees it (its ids shaped by privacy.product_for first)."""
     snapshot = wire.Snapshot(
         seq=product.last_seq,
         product_id=product.id,
@@ -107,19 +125,42 @@ class AuctionFeed(Feed):
     def __init__(self, product_id: UUID) -> None:
         super().__init__(topic_of(product_id))
         self.product_id = product_id
+        # Read by start(), before any event is rendered: the seller, and whom the socket connected as.
+        self.seller_id: UUID | None = None
+        self.connected_as: UUID | None = None
 
     async def start(self, conn: AsyncConnection[Any], principal: Principal | None, *, snapshot: bool) -> Start:
         # Read even after a replay: whether the auction is over decides what comes next.
         product = await AuctionsRepository(conn).product_view(self.product_id)
         if product is None:
             raise Refused(404, "Product not found")
+        self.seller_id = product.seller_id
+        self.connected_as = principal.id if principal is not None else None
+        product = privacy.product_for(self.connected_as, product)
         final = None
         if product.status != "open":
             final = final_message(product)
         return Start(seq=product.last_seq, snapshot=snapshot_message(product), final=final)
 
+    def viewer(self, live: LiveSocket) -> UUID | None:
+        """Whom the socket reads for: its session's user now (None once the session ended), or during the replay,
+        before its session is followed, whom it connected as."""
+        if live.holder is None:
+            return self.connected_as
+        principal = live.principal
+        return principal.id if principal is not None else None
+
     def render(self, event: Event, live: LiveSocket) -> dict[str, Any] | str:
-        return _render(event, live.subscription.id)
+        """The event for this socket: kind 1 for its own bid, else one of the event's two shared encodings."""
+        viewer = self.viewer(live)
+        if event.payload.get("origin") == live.subscription.id:
+            message = wire.render_event(event.payload, event.seq, live.subscription.id)
+            subject = privacy.subject_of(message)
+            return message if privacy.shown(viewer, subject, self.seller_id) else privacy.anonymised(message)
+        frames = _frames(event)
+        if frames.subject is not None and privacy.shown(viewer, frames.subject, self.seller_id):
+            return frames.named()
+        return frames.public
 
     def is_final(self, event: Event) -> bool:
         return event.payload.get("kind") == wire.FINISHED

@@ -128,6 +128,9 @@ class AuctionsRepository(Repository):
     async def product_exists(self, product_id: UUID) -> bool:
         return bool(await self.fetch_value("product_exists", product_id=product_id))
 
+    async def product_seller(self, product_id: UUID) -> UUID | None:
+        return await self.fetch_value("product_seller", product_id=product_id)
+
     async def list_products(
         self, *, status: str | None, after: tuple[datetime, UUID] | None, limit: int
     ) -> list[ProductSummary]:

@@ -48,7 +48,7 @@ class ProductOut(msgspec.Struct):
     status: Status
     current_price: Decimal
     current_bid: Decimal | None
-    current_bidder_id: UUID | None
+    current_bidder_id: UUID | None  # this and winner_id: null but to that bidder and the seller (privacy.py)
     current_bidder: int | None  # the leader's number in this auction ("Licitante 3")
     minimum_bid: Decimal
     bid_count: int
@@ -84,7 +84,7 @@ class ProductSummary(msgspec.Struct):
 class BidOut(msgspec.Struct):
     id: int
     product_id: UUID
-    bidder_id: UUID
+    bidder_id: UUID | None  # null but to the bidder and the seller (app/auctions/privacy.py)
     bidder: int  # the bidder's number in this auction
     amount: Decimal
     created_at: datetime

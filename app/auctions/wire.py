@@ -1,6 +1,8 @@
 """The auction socket's wire format, in one place: each message kind's number, name and shape (Gobid's kinds 0-7,
 and our 8; docs/rules/auctions.md, "Message kinds"). A bidder appears by their number in the auction (`bidder`,
-`current_bidder`, `winner`: "Licitante 3" on the page), the per-auction pseudonym watchers are shown.
+`current_bidder`, `winner`: "Licitante 3" on the page), the per-auction pseudonym watchers are shown. Its user
+id (`user_id`, `current_bidder_id`, `winner_id`) is null except for that bidder's own sockets and the seller's
+(app/auctions/privacy.py): a socket's variant of an event is picked in app/auctions/feed.py.
 
 | kind | Struct           | sent                 | built by                                                      |
 |------|------------------|----------------------|---------------------------------------------------------------|
@@ -58,7 +60,7 @@ class BidAccepted(Message, tag=BID_ACCEPTED):
     """Kind 4 as the socket that placed the bid receives it: its origin replaced by this message."""
 
     amount: Decimal
-    user_id: UUID
+    user_id: UUID | None  # the bidder's own, unless the socket's session ended before it was sent
     bidder: int
     bid_id: int
     ends_at: datetime
@@ -84,7 +86,7 @@ class NewBid(Message, tag=NEW_BID):
     """An accepted bid. `origin` is the subscription id of the socket that placed it (stored, never sent)."""
 
     amount: Decimal
-    user_id: UUID
+    user_id: UUID | None  # stored always; sent null but to the bidder and the seller
     bidder: int
     bid_id: int
     ends_at: datetime

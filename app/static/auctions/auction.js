@@ -213,7 +213,7 @@
     if (state.endsAt) $("ends-at").textContent = TEXT.endedAt(dateTime(state.endsAt));
     if (message.status === "cancelled") {
       notice(TEXT.cancelled, "info");
-    } else if (!message.winner_id) {
+    } else if (!message.winner && !message.winner_id) {  // others read the winner's number, its id null
       notice(TEXT.noWinner, "info");
       $("leader").textContent = "";
     } else {
