@@ -13,7 +13,7 @@ from playwright.async_api import expect
 from app.config import Settings
 from tests.clinic_support import api, call_next, create_clinic, create_service, issue, open_desk
 from tests.conftest import CHROMIUM_ARGS, admin_login
-from tests.support import free_port, serve_app
+from tests.support import serve_app
 
 # When the kiosk's step changes and when it is touched, by the page's clock (a timer never fires early).
 STEP_CLOCK = """
@@ -70,7 +70,7 @@ def announced(sounds: list[str]) -> list[str]:
 async def test_the_kiosk_returns_to_its_start_unless_touched_and_the_tv_chimes_then_reads_code_room_and_route(
     settings: Settings, browser: Any, wall_browser: Any
 ) -> None:
-    async with serve_app(settings, port=free_port()) as srv, httpx.AsyncClient(base_url=srv.url, timeout=30) as client:
+    async with serve_app(settings) as srv, httpx.AsyncClient(base_url=srv.url, timeout=30) as client:
         admin = await admin_login(client)
         cid = (await create_clinic(client, admin, name="Clínica Central"))["id"]
         service = await create_service(client, admin, cid, "EN", name="Enfermagem", route_text="")
