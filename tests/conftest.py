@@ -135,6 +135,16 @@ def smtp() -> Iterator[SmtpServer]:
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="session")
@@ -155,16 +165,7 @@ async def browser(chromium_path: str) -> AsyncIterator[object]:
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=chromium_path,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
+            args=CHROMIUM_ARGS,
         )
         yield browser
         await browser.close()

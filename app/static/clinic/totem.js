@@ -34,8 +34,11 @@
       other: "Não foi possível emitir a senha. Tente novamente ou dirija-se à recepção.",
     },
   };
-  const IDLE_MS = 60000; // back to the start after a minute without a touch
-  const TICKET_MS = 30000; // the ticket stays on screen this long
+  // Back to the start after a minute without a touch (?idle=<seconds>, 5 to 600, for a kiosk that needs another
+  // delay; anything else is ignored); the ticket stays on screen half as long.
+  const idleSeconds = Number(new URLSearchParams(location.search).get("idle"));
+  const IDLE_MS = Number.isInteger(idleSeconds) && idleSeconds >= 5 && idleSeconds <= 600 ? idleSeconds * 1000 : 60000;
+  const TICKET_MS = IDLE_MS / 2;
   const RETRY_MS = 3000;
 
   const match = location.pathname.match(/\/clinics\/(\d+)\/totem/);
