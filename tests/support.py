@@ -24,6 +24,7 @@ import uvicorn
 from aiosmtpd.controller import Controller
 
 from app.config import Settings
+from app.db.sql import Statement, all_sql_files, parse_sql
 from app.main import create_app
 from tests.statuses import observe
 
@@ -318,3 +319,12 @@ def code_in(message: Message) -> str:
     match = re.search(r"\b(\d{6,8})\b", text)
     assert match, text
     return match.group(1)
+
+
+def sql_statements() -> list[tuple[str, Statement]]:
+    """Every named statement of sql/, with its file's name (what the SQL tests check one by one)."""
+    return [
+        (path.name, statement)
+        for path in all_sql_files()
+        for statement in parse_sql(path.read_text(encoding="utf-8")).values()
+    ]

@@ -17,19 +17,10 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from app.db.sql import Statement, all_sql_files, parse_sql
-from tests.support import ROOT
+from app.db.sql import Statement
+from tests.support import ROOT, sql_statements
 
-
-def _statements() -> list[tuple[str, Statement]]:
-    found = []
-    for path in all_sql_files():
-        for statement in parse_sql(path.read_text(encoding="utf-8")).values():
-            found.append((path.name, statement))
-    return found
-
-
-STATEMENTS = _statements()
+STATEMENTS = sql_statements()
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from app.db.sql import Statement, all_sql_files, parse_sql
-from tests.support import ROOT
+from app.db.sql import Statement, parse_sql
+from tests.support import ROOT, sql_statements
 
 # Tables that stay small whatever the traffic: reading them whole costs a page or two.
 SMALL_TABLES = {
@@ -47,15 +47,7 @@ MEANT_TO_SCAN: dict[str, str] = {
 }
 
 
-def _statements() -> list[tuple[str, Statement]]:
-    found = []
-    for path in all_sql_files():
-        for statement in parse_sql(path.read_text(encoding="utf-8")).values():
-            found.append((path.name, statement))
-    return found
-
-
-STATEMENTS = _statements()
+STATEMENTS = sql_statements()
 DATA = ROOT / "tests" / "sql_plans_data.sql"
 
 _PREPARABLE = re.compile(r"^\s*(?:WITH|SELECT|INSERT|UPDATE|DELETE|MERGE|VALUES|TABLE)\b", re.IGNORECASE)
