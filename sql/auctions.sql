@@ -106,8 +106,8 @@ RETURNING s.token_hash;
 
 -- name: lock_product
 -- Second statement of a bid: waits for and locks the product's row, so every bid on one product is serialized
--- here, on any process. The app sends it in ONE pipeline with lock_bidder_session and place_bid (BEGIN,
--- lock_bidder_session, lock_product, place_bid, COMMIT: one round trip); PostgreSQL runs place_bid only after
+-- here, on any process. The app sends it in ONE pipeline with lock_bidder_session and place_bid, ended by one
+-- Sync (one round trip, one implicit transaction: Repository._atomic_pipeline); PostgreSQL runs place_bid only after
 -- this returns, so place_bid's snapshot is taken while the lock is held and sees every earlier bid (a single
 -- statement would judge a stale snapshot: its plain reads, such as the distinct-bidder check, keep the values
 -- from before the wait). No row: unknown product.

@@ -168,9 +168,8 @@ class AuctionsRepository(Repository):
         session_hash: bytes | None,
         idle_seconds: int,
     ) -> BidOutcome | None:
-        """lock_bidder_session, lock_product and place_bid in their own transaction (a savepoint when the caller
-        already opened one), sent as one pipeline: BEGIN, the statements and COMMIT reach PostgreSQL in one round
-        trip."""
+        """lock_bidder_session, lock_product and place_bid as one transaction in one round trip (in the caller's
+        transaction when it opened one)."""
         params = {
             "product_id": product_id,
             "bidder_id": bidder_id,
@@ -179,7 +178,7 @@ class AuctionsRepository(Repository):
             "session_hash": session_hash,
             "idle_seconds": idle_seconds,
         }
-        async with self.conn.pipeline(), self.conn.transaction():
+        async with self._atomic_pipeline():
             if session_hash is not None:
                 await self._execute("lock_bidder_session", params)
             await self._execute("lock_product", params)

@@ -14,7 +14,8 @@ migrated schema.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any, ClassVar, TypeVar
 
 import msgspec
 from psycopg import AsyncConnection
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
 from app import tracing
@@ -103,6 +105,26 @@ class Repository:
 
     def _statement(self, name: str) -> Statement:
         return load_sql(self.area)[name]
+
+    @asynccontextmanager
+    async def _atomic_pipeline(self) -> AsyncIterator[None]:
+        """The statements sent inside run as ONE transaction and reach PostgreSQL together, with one Sync: one
+        round trip. On an idle connection, autocommit for the duration and a pipeline: the statements form the
+        implicit transaction that the pipeline's single Sync ends (committed when all succeed; the first error
+        rolls all of them back and skips the rest), with no BEGIN or COMMIT. psycopg's `transaction()` inside a
+        pipeline sends BEGIN and COMMIT and a second Sync: two round trips and more of PostgreSQL's wake-ups
+        (docs/performance.md, "The bid's round trips"). Inside the caller's transaction: a pipeline in it, and the
+        caller commits."""
+        conn = self.conn
+        switch = not conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE
+        if switch:
+            await conn.set_autocommit(True)
+        try:
+            async with conn.pipeline():
+                yield
+        finally:
+            if switch and not conn.broken:
+                await conn.set_autocommit(False)
 
     async def _execute(self, name: str, params: dict[str, Any]) -> Any:
         statement = self._statement(name)
