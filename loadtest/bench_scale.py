@@ -152,7 +152,8 @@ def _statement_args(s: Shape) -> dict[str, Callable[[], dict[str, Any]]]:
         "users.sql:export_user": lambda: {"user_id": s.user()},
         "users.sql:list_users": lambda: users_page,
         "users.sql:list_users_by_role (common role)": lambda: {"role_id": 4, **users_page},
-        "users.sql:list_users_by_role (rare role)": lambda: {"role_id": 1, **users_page},
+        # Role 2: 1% of the users, enough to fill a page at every size (role 1's 10 at 10k would not).
+        "users.sql:list_users_by_role (rare role)": lambda: {"role_id": 2, **users_page},
         "auctions.sql:product_view": lambda: {"product_id": s.product()},
         "auctions.sql:list_products": lambda: products_page,
         "auctions.sql:list_products_by_status (open)": lambda: {"status": "open", **products_page},
@@ -217,7 +218,7 @@ def _endpoints(s: Shape) -> dict[str, Callable[[], str]]:
 
     return {
         "GET /api/v1/users": lambda: "/api/v1/users?limit=20",
-        "GET /api/v1/users?role_id=": lambda: "/api/v1/users?limit=20&role_id=1",
+        "GET /api/v1/users?role_id=": lambda: "/api/v1/users?limit=20&role_id=2",
         "GET /api/v1/users/{id}": lambda: f"/api/v1/users/{s.user()}",
         "GET /api/v1/users/{id}/role": lambda: f"/api/v1/users/{s.user()}/role",
         "GET /api/v1/users/me/export": lambda: "/api/v1/users/me/export",
@@ -420,6 +421,15 @@ def prepare_database(server_url: str, size: str, areas: list[str]) -> str:
             (BENCH_TOKEN.encode(),),
         )
         conn.execute("UPDATE users SET state = 'active', deleted_at = NULL WHERE id = md5('user1')::uuid")
+        # A batch of sent mail past its 30 days at every size: the 10k fill's mail is at most 7 days old.
+        conn.execute(
+            """INSERT INTO outbox (to_address, subject, body, created_at, attempts, next_attempt_at, sent_at, deferrals)
+               SELECT 'old' || g || '@example.com', 'Subject', 'Body', now() - interval '31 days', 1,
+                      now() - interval '31 days', now() - interval '31 days', 0
+               FROM generate_series(1, %s) g
+               WHERE (SELECT count(*) FROM outbox WHERE sent_at < now() - interval '30 days') < %s""",
+            (BATCH, BATCH),
+        )
     return url
 
 
