@@ -12,8 +12,14 @@ entity owns stays the same, so a path whose cost follows its own rows costs the 
 
 Statements run through psycopg as the repositories run them, prepared (psycopg's prepare_threshold, 5) and with
 `plan_cache_mode = force_generic_plan`, so every run after the fifth uses the generic plan; writes (the
-background loops' batches) run in a transaction rolled back, so the data stays as filled. The sizes alternate
-in rounds; the endpoints are read by one keep-alive client from one `app serve` worker per size.
+background loops' batches, 20 rows: every size has that many due) run in a transaction rolled back, so the data
+stays as filled. The sizes alternate in rounds; the endpoints are read by one keep-alive client from one `app
+serve` worker per size. Two measures: cold (each execution of a random entity of all) and warm (a fixed sample
+of WARM_SAMPLE entities, the same count at every size, each executed once before the timing). Beside p50/p99,
+the pages per execution: shared buffers hit + read from pg_stat_statements over the timed executions, the cost
+of the plan whatever the cache holds. The embedded server is given SERVER_SETTINGS (shared_buffers as production
+sizes it, pg_stat_statements preloaded), restarted once when they are not in force; on DATABASE_URL's server
+pg_stat_statements must be preloaded.
 """
 
 from __future__ import annotations
@@ -167,10 +173,11 @@ def _statement_args(s: Shape) -> dict[str, Callable[[], dict[str, Any]]]:
         "cashback.sql:purchase_views (month)": purchases(month_start=month),
         "cashback.sql:purchase_view": purchase,
         "clinic.sql:clinic_view": clinic_args(),
-        "clinic.sql:list_services": clinic_args(after_id=None, limit=50),
-        "clinic.sql:list_rooms": clinic_args(after_id=None, limit=50),
+        # The first page is after id 0 (the repositories' default; NULL would match no row).
+        "clinic.sql:list_services": clinic_args(after_id=0, limit=50),
+        "clinic.sql:list_rooms": clinic_args(after_id=0, limit=50),
         "clinic.sql:list_staff": clinic_args(after_user_id=None, limit=50),
-        "clinic.sql:list_invitations": clinic_args(after_id=None, limit=50),
+        "clinic.sql:list_invitations": clinic_args(after_id=0, limit=50),
         "clinic.sql:list_kiosks": clinic_args(),
         "clinic.sql:waiting_steps": clinic_args(service_id=None),
         "clinic.sql:queue_snapshot": lambda: {"clinic_id": (c := s.clinic()), "topic": f"clinic:{c}:queue"},
@@ -253,6 +260,9 @@ def _server_url(pgdata: Path) -> str:
     """The server's URL; the embedded one started (restarted once when SERVER_SETTINGS are not in force yet)."""
     url = os.environ.get("DATABASE_URL") or _embedded_server_url(pgdata)
     with psycopg.connect(url, autocommit=True) as conn:
+        libraries = conn.execute("SHOW shared_preload_libraries").fetchone()[0]  # type: ignore[index]
+        if "pg_stat_statements" not in libraries:
+            raise SystemExit("bench_scale needs pg_stat_statements in the server's shared_preload_libraries")
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         for name in SERVER_SETTINGS:
             shown = conn.execute("SELECT current_setting(%s)", (name,)).fetchone()[0]  # type: ignore[index]
@@ -421,6 +431,15 @@ def prepare_database(server_url: str, size: str, areas: list[str]) -> str:
             (BENCH_TOKEN.encode(),),
         )
         conn.execute("UPDATE users SET state = 'active', deleted_at = NULL WHERE id = md5('user1')::uuid")
+        # A batch of ended auctions not closed yet at every size (each `app serve` closes them as it starts).
+        conn.execute(
+            """INSERT INTO products (seller_id, product_name, description, baseprice, auction_end, created_at)
+               SELECT md5('user1')::uuid, 'Due ' || g, 'Ended, not closed yet', 100, now() - interval '1 minute',
+                      now() - interval '1 day'
+               FROM generate_series(1, %s) g
+               WHERE (SELECT count(*) FROM products WHERE status = 'open' AND auction_end <= now()) < %s""",
+            (BATCH, BATCH),
+        )
         # A batch of sent mail past its 30 days at every size: the 10k fill's mail is at most 7 days old.
         conn.execute(
             """INSERT INTO outbox (to_address, subject, body, created_at, attempts, next_attempt_at, sent_at, deferrals)
@@ -636,13 +655,15 @@ def report(
         f"Verdicts: {counts}.",
         "",
         f"The server: shared_buffers = {shared_buffers} (25% of the 24 GiB machine, as production would size it);",
-        "the 10m databases hold about 18 GB, so they do not fit in it nor, with the other sizes, in the page cache.",
+        "the 10m database holds about 18 GB: most of it is outside the shared buffers, and only partly in the OS",
+        "page cache (24 GiB for the three sizes, the shared buffers and the rest of the machine).",
         "",
         "**Pages** is the shared buffers hit + read per execution (per request for the endpoints, all its",
         "statements), from pg_stat_statements over the timed executions: the work a plan does, whatever is cached,",
         "so it does not vary with the cache or the machine's load. A path whose plan does not grow with the data",
-        "reads about as many pages at 10m as at 10k, plus one per index descent where the btree has one more level",
-        "(3 levels at 10k, 4 at 10m for the large tables), and pages of rows spread over more of the heap.",
+        "reads about as many pages at 10m as at 10k, plus one or two per index descent (the large tables' btrees",
+        "have 2 levels at 10k, 3 at 1m, 3 or 4 at 10m), plus up to a page per row returned where an entity's rows",
+        "lie apart in a large heap (at 10k they share a page or two): neither grows with the number of entities.",
         "",
         "**Cold**: each execution of a random entity of all those of the size, so at 10m most of them read pages",
         "from disk (or the OS page cache): what the first request about a rarely seen entity costs. Its p99 grows",
@@ -654,12 +675,13 @@ def report(
         "execution; these are timed after it) with `plan_cache_mode = force_generic_plan`, so each timed execution",
         "runs the generic plan; the background loops' writes in a transaction rolled back, in batches of 20 (not",
         "the maintenance loop's 1000: at 10k fewer than 1000 rows are due, so every size has a full batch of 20",
-        "due and each execution does the same work), the events pruned mid-pass (retention 1 hour, resuming",
-        "after 3 hours ago: every product there has all its events, at every size).",
+        "due and each execution does the same work; the run tops up 20 ended auctions and 20 old sent messages",
+        "where fewer are due), the events pruned mid-pass (retention 1 hour, resuming after 3 hours ago: every",
+        "product there has all its events, at every size).",
         "",
-        "Endpoints: one keep-alive client, one `app serve` worker per size and measure (RATE_LIMITS=off, the",
-        "closer and mail loops idle), bearer token of a user who is a reseller, a clinic's admin and holds",
-        "users:manage; the whole request on loopback.",
+        "Endpoints: one keep-alive client, one `app serve` worker per size and measure (RATE_LIMITS=off; the",
+        "closer and mail loops idle after their start-up pass), bearer token of a user who is a reseller, a",
+        "clinic's admin and holds users:manage; the whole request on loopback.",
     ]
     titles = {
         "statements cold": "Statements, cold",
