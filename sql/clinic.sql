@@ -618,15 +618,30 @@ WHERE a.id = :step_id;
 -- The TV: the current call, the history (the last 5 distinct tickets called before it, each once with its latest
 -- call: a recall moves a ticket up, it does not add a row), the next ticket in line, and the display topic's last
 -- seq, in one statement. :service_ids (NULL = all) filters for a TV that serves only some services. Tickets are
--- told apart among the last 100 calls, which bounds the work whatever the day's volume.
+-- told apart among the last 100 calls, which bounds the work whatever the day's volume and the clinic's history.
+-- One branch per filter shape, the other one empty: with `:service_ids IS NULL OR ...` in one WHERE a generic plan
+-- guesses a hundred matching calls, so it reads all of the clinic's calls (every day of its history) and sorts
+-- them rather than read the newest hundred from calls_clinic_idx; filtered, the newest hundred of each service
+-- (calls_clinic_service_idx), merged.
 WITH last_calls AS (
-    SELECT c.id, c.attendance_id, c.code, c.room, c.service, c.service_id, c.route_text, c.direction, c.priority,
-           c.recall, c.called_at, c.seq
-    FROM calls c
-    WHERE c.clinic_id = :clinic_id
-      AND (:service_ids::bigint[] IS NULL OR c.service_id = ANY(:service_ids::bigint[]))
-    ORDER BY c.id DESC
-    LIMIT 100
+    (SELECT c.id, c.attendance_id, c.code, c.room, c.service, c.service_id, c.route_text, c.direction, c.priority,
+            c.recall, c.called_at, c.seq
+     FROM calls c
+     WHERE :service_ids::bigint[] IS NULL AND c.clinic_id = :clinic_id
+     ORDER BY c.id DESC
+     LIMIT 100)
+    UNION ALL
+    (SELECT c.*
+     FROM unnest(:service_ids::bigint[]) AS f (service_id)
+     CROSS JOIN LATERAL (
+         SELECT c.id, c.attendance_id, c.code, c.room, c.service, c.service_id, c.route_text, c.direction,
+                c.priority, c.recall, c.called_at, c.seq
+         FROM calls c
+         WHERE c.clinic_id = :clinic_id AND c.service_id = f.service_id
+         ORDER BY c.id DESC
+         LIMIT 100) c
+     ORDER BY c.id DESC
+     LIMIT 100)
 ), latest_per_ticket AS (
     SELECT DISTINCT ON (a.ticket_id) l.*
     FROM last_calls l
