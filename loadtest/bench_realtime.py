@@ -278,8 +278,8 @@ async def bid_throughput(
 
 
 class BareBids:
-    """The baseline: the bid's own statements (AuctionsRepository.place_bid: lock_bidder_session,
-    lock_product and place_bid in one pipeline ended by one Sync, with the same session check and event publishing) run by
+    """The baseline: the bid's own statements (AuctionsRepository.place_bid: lock_bidder_session, lock_product
+    and place_bid in one pipeline ended by one Sync, with the same session check and event publishing) run by
     CONCURRENCY tasks in this process through a pool configured like the app's (app.db.pool.make_pool), on the
     same products, as the same bidders: what a bid costs without HTTP, the framework and the request's own
     authentication."""

@@ -123,8 +123,9 @@ PARAMETERS = ("product_id", "bidder_id", "amount", "origin", "session_hash", "id
 
 async def _bare_before(bare: BareBids, before: Path, products: list[str], seconds: float) -> float:
     """The bare client running the other checkout's bid statements (sql/auctions.sql's lock_bidder_session,
-    lock_product and place_bid when they exist, else its place_bid alone) the way the repository sent them before one Sync: one
-    pipeline with BEGIN and COMMIT (psycopg's transaction() in a pipeline: four Syncs, four round trips)."""
+    lock_product and place_bid when they exist, else its place_bid alone) the way the repository sent them before
+    the bid's one Sync: one pipeline with BEGIN and COMMIT (psycopg's transaction() in a pipeline: four Syncs, four
+    round trips)."""
     statements = parse_sql((before / "sql" / "auctions.sql").read_text(encoding="utf-8"))
     names = [n for n in ("lock_bidder_session", "lock_product", "place_bid") if n in statements]
 

@@ -112,9 +112,9 @@ class Repository:
         round trip. On an idle connection, autocommit for the duration and a pipeline: the statements form the
         implicit transaction that the pipeline's single Sync ends (committed when all succeed; the first error
         rolls all of them back and skips the rest), with no BEGIN or COMMIT. psycopg's `transaction()` inside a
-        pipeline sends BEGIN and COMMIT and a second Sync: two round trips and more of PostgreSQL's wake-ups
-        (docs/performance.md, "The bid's round trips"). Inside the caller's transaction: a pipeline in it, and the
-        caller commits."""
+        pipeline syncs after BEGIN, after the statements and after COMMIT, and the pipeline's exit once more: four
+        round trips, each a wake-up of PostgreSQL's backend (docs/performance.md, "the bid's round trips").
+        Inside the caller's transaction: a pipeline in it, and the caller commits."""
         conn = self.conn
         switch = not conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE
         if switch:
