@@ -123,7 +123,9 @@ class Repository:
             async with conn.pipeline():
                 yield
         finally:
-            if switch and not conn.broken:
+            # Not idle (cancelled mid-way, or broken): autocommit cannot change now; the pool rolls back or
+            # discards the connection when it is returned, and its reset turns autocommit off (app/db/pool.py).
+            if switch and conn.info.transaction_status == TransactionStatus.IDLE:
                 await conn.set_autocommit(False)
 
     async def _execute(self, name: str, params: dict[str, Any]) -> Any:
