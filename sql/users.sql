@@ -12,38 +12,16 @@ ON CONFLICT ((lower(email))) DO NOTHING
 RETURNING id;
 
 -- name: user_view
--- One user as the API shows it: role, own claims and effective claims. Never the password hash.
-SELECT u.id, u.name, u.email, u.bio, u.active, u.state, u.role_id, r.description AS role_description,
-       ARRAY(SELECT c.description FROM user_claims uc JOIN claims c ON c.id = uc.claim_id
-             WHERE uc.user_id = u.id ORDER BY c.description) AS claims,
-       ARRAY(SELECT c.description FROM role_claims rc JOIN claims c ON c.id = rc.claim_id
-             WHERE rc.role_id = u.role_id AND c.active
-             UNION
-             SELECT c.description FROM user_claims uc JOIN claims c ON c.id = uc.claim_id
-             WHERE uc.user_id = u.id AND c.active
-             ORDER BY 1) AS effective_claims,
-       u.created_at, u.updated_at
-FROM users u
-JOIN roles r ON r.id = u.role_id
-WHERE u.id = :user_id;
+-- One user as the API shows it (view user_views, migration 0021_user_views). Never the password hash.
+SELECT * FROM user_views WHERE id = :user_id;
 
 -- name: list_users
--- The challenge's query: each user with its role and its claims, one row per user (users without claims
--- included), oldest first. Keyset-paginated on (created_at, id) after (:after_created_at, :after_id) (NULL: the
--- first page, written as the lowest bound so the generic plan still walks users_created_at_idx from the
+-- The challenge's query: each user with its role and its claims (user_views), one row per user (users without
+-- claims included), oldest first. Keyset-paginated on (created_at, id) after (:after_created_at, :after_id) (NULL:
+-- the first page, written as the lowest bound so the generic plan still walks users_created_at_idx from the
 -- cursor); fetches :limit + 1. The page is chosen first, its claims read per row. Of one role: list_users_by_role.
-SELECT u.id, u.name, u.email, u.bio, u.active, u.state, u.role_id, r.description AS role_description,
-       ARRAY(SELECT c.description FROM user_claims uc JOIN claims c ON c.id = uc.claim_id
-             WHERE uc.user_id = u.id ORDER BY c.description) AS claims,
-       ARRAY(SELECT c2.description FROM role_claims rc JOIN claims c2 ON c2.id = rc.claim_id
-             WHERE rc.role_id = u.role_id AND c2.active
-             UNION
-             SELECT c3.description FROM user_claims uc3 JOIN claims c3 ON c3.id = uc3.claim_id
-             WHERE uc3.user_id = u.id AND c3.active
-             ORDER BY 1) AS effective_claims,
-       u.created_at, u.updated_at
-FROM users u
-JOIN roles r ON r.id = u.role_id
+SELECT *
+FROM user_views u
 WHERE (u.created_at, u.id) > (COALESCE(:after_created_at::timestamptz, '-infinity'::timestamptz),
                               COALESCE(:after_id::uuid, '00000000-0000-0000-0000-000000000000'::uuid))
 ORDER BY u.created_at, u.id
@@ -56,18 +34,8 @@ LIMIT :limit + 1;
 -- hash-join all users). Selecting whole rows in one go, the generic plan preferred walking users_created_at_idx
 -- (the heap's own order, so cheaper per row) and filtering on the role, reading every user until a rare role's
 -- page was full (6.6 ms at 10 million users; docs/performance.md, "Cost that does not grow with the data").
-SELECT u.id, u.name, u.email, u.bio, u.active, u.state, u.role_id, r.description AS role_description,
-       ARRAY(SELECT c.description FROM user_claims uc JOIN claims c ON c.id = uc.claim_id
-             WHERE uc.user_id = u.id ORDER BY c.description) AS claims,
-       ARRAY(SELECT c2.description FROM role_claims rc JOIN claims c2 ON c2.id = rc.claim_id
-             WHERE rc.role_id = u.role_id AND c2.active
-             UNION
-             SELECT c3.description FROM user_claims uc3 JOIN claims c3 ON c3.id = uc3.claim_id
-             WHERE uc3.user_id = u.id AND c3.active
-             ORDER BY 1) AS effective_claims,
-       u.created_at, u.updated_at
-FROM users u
-JOIN roles r ON r.id = u.role_id
+SELECT *
+FROM user_views u
 WHERE u.id = ANY (ARRAY(
     SELECT p.id
     FROM users p

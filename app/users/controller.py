@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 from litestar import Controller, Request, Response, delete, get, patch, post, put
@@ -43,19 +44,21 @@ from app.web.idempotency import KEY_REUSED, idempotent
 from app.web.pagination import Cursor, Limit, Page, decode_cursor, page_of
 from app.web.ratelimit import ANONYMOUS_CREATE, RateLimiter
 
+_Found = TypeVar("_Found")
+
 
 def provide_users(db: NamedDependency[AsyncConnection[Any]]) -> UsersRepository:
     return UsersRepository(db)
 
 
-async def _visible_user(users: UsersRepository, caller: Principal, user_id: UUID) -> UserOut:
-    """Self or users:manage; anyone else gets the same 404 as for an unknown id."""
+async def _visible(caller: Principal, user_id: UUID, read: Callable[[UUID], Awaitable[_Found | None]]) -> _Found:
+    """`read`'s row of the user (no more than the route needs), for self or users:manage; else a 404 as if unknown."""
     if caller.id != user_id and not caller.has(MANAGE_USERS):
         raise not_found("User not found")
-    user = await users.user_view(user_id)
-    if user is None:
+    found = await read(user_id)
+    if found is None:
         raise not_found("User not found")
-    return user
+    return found
 
 
 class UsersController(Controller):
@@ -139,7 +142,7 @@ class UsersController(Controller):
 
     @get("/me", guards=[login_required], summary="The caller, with role and effective claims")
     async def get_me(self, users: NamedDependency[UsersRepository], caller: NamedDependency[Principal]) -> UserOut:
-        return await _visible_user(users, caller, caller.id)
+        return await _visible(caller, caller.id, users.user_view)
 
     @get("/me/export", guards=[login_required], summary="Everything stored about the caller (LGPD)")
     async def export_user(
@@ -191,24 +194,20 @@ class UsersController(Controller):
         caller: NamedDependency[Principal],
         authority: NamedDependency[Authority],
     ) -> None:
-        await _visible_user(users, caller, user_id)
+        await _visible(caller, user_id, users.account_state)
         await authority.delete(user_id)
 
     @get("/{user_id:uuid}", guards=[login_required], summary="One user (self or users:manage)")
     async def get_user(
         self, user_id: FromPath[UUID], users: NamedDependency[UsersRepository], caller: NamedDependency[Principal]
     ) -> UserOut:
-        return await _visible_user(users, caller, user_id)
+        return await _visible(caller, user_id, users.user_view)
 
     @get("/{user_id:uuid}/role", guards=[login_required], summary="The role of a user (Shipay)")
     async def get_role(
         self, user_id: FromPath[UUID], users: NamedDependency[UsersRepository], caller: NamedDependency[Principal]
     ) -> UserRole:
-        await _visible_user(users, caller, user_id)
-        role = await users.user_role(user_id)
-        if role is None:
-            raise not_found("User not found")
-        return role
+        return await _visible(caller, user_id, users.user_role)
 
     @patch("/{user_id:uuid}", guards=[login_required], summary="Update a user")
     @refuses(rules.NOT_OWNER, rules.NO_AUTHORITY, rules.STATE_REFUSED, rules.LAST_ADMIN)
@@ -225,7 +224,7 @@ class UsersController(Controller):
         db: NamedDependency[AsyncConnection[Any]],
         account_hooks: NamedDependency[AccountHooks],
     ) -> UserOut:
-        await _visible_user(users, caller, user_id)
+        await _visible(caller, user_id, users.account_state)
         if caller.id != user_id and (data.name, data.bio, data.password) != (None, None, None):
             error = forbidden("Only the account's owner can change its name, bio or password")
             raise await authority.refuse("user.update", f"user:{user_id}", error)
